@@ -1,0 +1,95 @@
+// `morphokd forward`: the audit command. Runs VGG16 features on an input array and dumps
+// every module's output, so each intermediate tensor can be compared with an independent
+// computation. The dump directory appears complete or not at all: it is written under a
+// temporary name and renamed into place at the end.
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <unistd.h>
+
+#include "commands.hpp"
+#include "morphokd/error.hpp"
+#include "morphokd/io/file.hpp"
+#include "morphokd/io/npy.hpp"
+#include "morphokd/models/vgg16.hpp"
+#include "morphokd/ops/ops.hpp"
+#include "morphokd/runtime.hpp"
+
+namespace morphokd::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct ForwardArgs {
+  std::string model = "vgg16", weights, input, dump;
+};
+
+// Removes a half-written directory unless released.
+struct TempDir {
+  fs::path path;
+  bool keep = false;
+  ~TempDir() {
+    std::error_code ec;
+    if (!keep) fs::remove_all(path, ec);
+  }
+};
+
+Tensor read_images(const std::string& path) {
+  NpyDType stored{};
+  Tensor x = read_npy(path, &stored);
+  if (stored != NpyDType::f32) std::cerr << "morphokd: note: " << path << ": " << npy_dtype_name(stored) << " converted to float32\n";
+  if (x.rank() != 4 || x.dim(1) != 3)
+    fail(path + ": expected an N x 3 x H x W array, got shape " + x.shape().str());
+  if (x.dim(0) < 1) fail(path + ": empty batch (N = 0)");
+  if (x.dim(2) < 32 || x.dim(3) < 32)
+    fail(path + ": VGG16's five 2x2 pools need H, W >= 32, got shape " + x.shape().str());
+  if (const Index bad = find_non_finite(x.span()); bad >= 0)
+    fail(path + ": non-finite value (NaN or Inf) at flat index " + std::to_string(bad));
+  return x;
+}
+
+void run_forward(const ForwardArgs& a) {
+  if (a.model != "vgg16") fail("--model: unknown model '" + a.model + "' (supported: vgg16)");
+  const fs::path dump(a.dump);
+  if (fs::exists(dump)) fail(a.dump + ": already exists; choose a new dump directory");
+  const Tensor x = read_images(a.input);
+  auto net = models::load_vgg16_features(a.weights);
+
+  const fs::path parent = dump.has_parent_path() ? dump.parent_path() : fs::path(".");
+  if (!fs::is_directory(parent)) fail(a.dump + ": parent directory does not exist");
+  TempDir tmp{parent / (dump.filename().string() + ".partial-" + std::to_string(::getpid()))};
+  fs::create_directory(tmp.path);
+
+  net->forward(x);
+  for (std::size_t i = 0; i < net->size(); ++i)
+    write_npy((tmp.path / ("features." + std::to_string(i) + ".npy")).string(), net->output(i));
+  // Which oneDNN kernel computed each op, for the auditor.
+  std::string kernels = "backend " + std::string(backend_name(current_backend())) + ", threads " +
+                        std::to_string(num_threads()) + "\n" + build_info() + "\n";
+  for (const std::string& k : ops::onednn_kernels_used()) kernels += k + "\n";
+  const std::string kpath = (tmp.path / "kernels.txt").string();
+  write_file_atomic(kpath, std::as_bytes(std::span<const char>(kernels.data(), kernels.size())));
+
+  std::error_code ec;
+  fs::rename(tmp.path, dump, ec);
+  if (ec) fail(a.dump + ": cannot move the finished dump into place: " + ec.message());
+  tmp.keep = true;
+  fsync_directory(parent.string());
+  std::cout << "wrote " << net->size() << " layer outputs to " << a.dump << '\n';
+}
+
+}  // namespace
+
+Action add_forward_command(CLI::App& app) {
+  auto args = std::make_shared<ForwardArgs>();
+  CLI::App* cmd = app.add_subcommand("forward", "Run VGG16 features and dump every layer's output (audit)");
+  cmd->add_option("--model", args->model, "Network (vgg16)")->capture_default_str();
+  cmd->add_option("--weights", args->weights, "safetensors with features.{i}.weight/bias (torchvision names)")->required();
+  cmd->add_option("--input", args->input, "float32 .npy of shape N x 3 x H x W (H, W >= 32)")->required();
+  cmd->add_option("--dump", args->dump, "New directory for features.{i}.npy, i = 0..30")->required();
+  return [args] { run_forward(*args); };
+}
+
+}  // namespace morphokd::cli

@@ -1,0 +1,12 @@
+// Each subcommand registers its options on the app and returns the action to run.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace morphokd::cli {
+
+using Action = std::function<void()>;
+
+Action add_forward_command(CLI::App& app);
+
+}  // namespace morphokd::cli

@@ -1,0 +1,41 @@
+// morphokd: every failure ends as one line on stderr and a non-zero exit.
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <new>
+#include <string>
+
+#include "commands.hpp"
+#include "morphokd/error.hpp"
+#include "morphokd/runtime.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"morphokd: abnormal sperm-cell detection by knowledge distillation (CPU)"};
+  app.set_version_flag("--version", morphokd::build_info());
+  app.require_subcommand(1);
+  std::string backend;
+  int threads = 0;
+  app.add_option("--backend", backend, "Compute backend: onednn or reference (default: $MORPHOKD_BACKEND, else onednn)")
+      ->check(CLI::IsMember({"onednn", "reference"}));
+  app.add_option("--threads", threads, "Threads for OpenMP and oneDNN (default: all cores)")->check(CLI::PositiveNumber);
+
+  morphokd::cli::Action forward = morphokd::cli::add_forward_command(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    if (!backend.empty()) morphokd::set_backend(morphokd::parse_backend(backend));
+    if (threads > 0) morphokd::set_num_threads(threads);
+    if (app.got_subcommand("forward")) forward();
+    return 0;
+  } catch (const morphokd::Error& e) {
+    std::cerr << "morphokd: error: " << e.what() << '\n';
+  } catch (const std::bad_alloc&) {
+    std::cerr << "morphokd: error: out of memory\n";
+  } catch (const std::exception& e) {
+    std::cerr << "morphokd: error: " << e.what() << '\n';
+  }
+  return 1;
+}

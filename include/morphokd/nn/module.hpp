@@ -1,0 +1,91 @@
+// Modules wrap ops with their parameters and the state a backward pass needs. Naming
+// follows PyTorch's state_dict so weights move between morphokd and PyTorch unchanged:
+// "{prefix}.{index}.weight", ".bias", BatchNorm ".running_mean", ".running_var",
+// ".num_batches_tracked".
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "morphokd/io/safetensors.hpp"
+#include "morphokd/tensor.hpp"
+
+namespace morphokd::nn {
+
+struct Parameter {
+  std::string name;  // local name: "weight", "bias"
+  Tensor value;
+  Tensor grad;  // same shape; overwritten by backward
+};
+
+class Module {
+ public:
+  virtual ~Module() = default;
+  virtual std::string kind() const = 0;  // PyTorch class name, e.g. "Conv2d"
+  virtual Shape output_shape(const Shape& in) const = 0;
+  // y = f(x); keeps what backward needs (x and y themselves are kept by the caller).
+  virtual void forward(const Tensor& x, Tensor& y) = 0;
+  // From the last forward's x, y and dy: dx if non-null, and parameter gradients when
+  // `param_grads` (all overwritten).
+  virtual void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx, bool param_grads) = 0;
+
+  virtual std::vector<Parameter*> parameters() { return {}; }
+  // Persistent non-trainable state, by local name (BatchNorm running statistics).
+  virtual void buffers(std::map<std::string, Tensor*>& /*floats*/, std::map<std::string, std::int64_t*>& /*ints*/) {}
+
+  void set_training(bool on) { training_ = on; }
+  bool training() const { return training_; }
+
+ private:
+  bool training_ = true;
+};
+
+// Modules applied in order; activations (one buffer per module output) and gradients are
+// planned once per input shape and reused.
+class Sequential {
+ public:
+  explicit Sequential(std::string prefix) : prefix_(std::move(prefix)) {}
+  void add(std::unique_ptr<Module> m) { modules_.push_back(std::move(m)); }
+  std::size_t size() const { return modules_.size(); }
+  Module& at(std::size_t i) { return *modules_.at(i); }
+  const std::string& prefix() const { return prefix_; }
+
+  void train() { set_training(true); }
+  void eval() { set_training(false); }
+
+  // Runs every module; returns the last output. Outputs stay readable through output(i)
+  // until the next forward.
+  const Tensor& forward(const Tensor& x);
+  const Tensor& output(std::size_t i) const { return acts_.at(i); }
+  Shape output_shape(const Shape& in, std::size_t upto) const;  // shape of output(upto)
+
+  // Backward from the loss gradients of any module outputs (index -> dL/d output(i), each
+  // added where it enters). Stops below the lowest index that needs it unless `dx` is
+  // wanted; parameter gradients are overwritten when `param_grads`.
+  void backward(const std::map<std::size_t, Tensor>& output_grads, bool param_grads, Tensor* dx);
+
+  // Parameters with full names, e.g. {"features.0.weight", p}.
+  std::vector<std::pair<std::string, Parameter*>> named_parameters();
+  Index num_parameters();
+  void zero_grad();
+
+  SafetensorsFile state_dict();
+  // Loads every parameter and buffer this container has from `file`; names it lacks or
+  // shapes that differ are an Error naming `source`. Extra tensors are ignored.
+  void load_state_dict(const SafetensorsFile& file, const std::string& source);
+
+ private:
+  void set_training(bool on);
+  void plan(const Shape& in);
+
+  std::string prefix_;
+  std::vector<std::unique_ptr<Module>> modules_;
+  Shape planned_for_;
+  Tensor input_;               // the last forward's input (shares the caller's storage)
+  std::vector<Tensor> acts_;   // acts_[i]: output of module i
+  std::vector<Tensor> grads_;  // grads_[i]: dL/d acts_[i]
+};
+
+}  // namespace morphokd::nn

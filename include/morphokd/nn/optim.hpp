@@ -1,0 +1,51 @@
+// Optimizers with PyTorch's exact update rules (torch.optim 1.13, single-tensor path).
+// Each step reads Parameter::grad and updates Parameter::value in place.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "morphokd/nn/module.hpp"
+
+namespace morphokd::nn {
+
+struct SgdOptions {
+  float lr = 0.01f;
+  float momentum = 0.0f;
+  float dampening = 0.0f;
+  float weight_decay = 0.0f;  // L2: g += weight_decay * p
+  bool nesterov = false;
+};
+
+class Sgd {
+ public:
+  Sgd(std::vector<Parameter*> params, SgdOptions options);
+  void step();
+  SgdOptions options;
+
+ private:
+  std::vector<Parameter*> params_;
+  std::vector<Tensor> momentum_;  // empty until the first step (PyTorch: buffer = first gradient)
+};
+
+struct AdamOptions {
+  float lr = 1e-3f;
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float eps = 1e-8f;
+  float weight_decay = 0.0f;  // L2 added to the gradient (Adam, not AdamW)
+};
+
+class Adam {
+ public:
+  Adam(std::vector<Parameter*> params, AdamOptions options);
+  void step();
+  std::int64_t steps() const { return step_; }
+  AdamOptions options;
+
+ private:
+  std::vector<Parameter*> params_;
+  std::vector<Tensor> m_, v_;  // first and second moment, per parameter
+  std::int64_t step_ = 0;
+};
+
+}  // namespace morphokd::nn

@@ -1,0 +1,111 @@
+// Every op is a forward/backward pair of free functions over explicit, caller-allocated
+// buffers, in a fixed argument order: inputs, then parameters, then outputs.
+//
+// Gradient convention: every backward OVERWRITES its output gradients (never
+// accumulates); a caller that needs a sum adds explicitly. A null output pointer means
+// "not needed" and skips that work (the frozen teacher asks for no weight gradients).
+//
+// Each function runs on current_backend(): `onednn` (oneDNN primitives, built once per
+// shape and reused) or `reference` (plain loops and Eigen GEMM, readable, deterministic).
+// Ops that oneDNN has no primitive for (cosine, MSE, softmax cross-entropy's loss) run the
+// same loop on both backends; ops_backend_kind() says which.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "morphokd/runtime.hpp"
+#include "morphokd/tensor.hpp"
+
+namespace morphokd::ops {
+
+// The registry the test harness checks: an op added here without a harness entry fails
+// the suite (tests/unit/test_op_harness.cpp).
+enum class Op {
+  conv2d,
+  relu,
+  maxpool2x2,
+  batchnorm_train,
+  batchnorm_eval,
+  linear,
+  global_avg_pool,
+  softmax_cross_entropy,
+  cosine,
+  mse,
+  kCount
+};
+std::string_view op_name(Op op);
+// True when the onednn backend runs a oneDNN primitive for this op (else shared loops).
+bool op_uses_onednn(Op op);
+
+// ---- conv2d: 3x3, stride 1, padding 1 --------------------------------------------------
+// x [N,Ci,H,W], w [Co,Ci,3,3], b [Co] or null, y [N,Co,H,W]
+void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y);
+// dy [N,Co,H,W], w [Co,Ci,3,3] -> dx [N,Ci,H,W]
+void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx);
+// x [N,Ci,H,W], dy [N,Co,H,W] -> dw [Co,Ci,3,3], db [Co] (null: no bias)
+void conv2d_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* db);
+
+// ---- ReLU ------------------------------------------------------------------------------
+// y = max(x, 0); dx = dy where x > 0 else 0. Any shape.
+void relu_forward(const Tensor& x, Tensor& y);
+void relu_backward(const Tensor& x, const Tensor& dy, Tensor& dx);
+
+// ---- max-pool 2x2 stride 2 (floor: an odd last row/column is dropped) -------------------
+// Which input won each window, for the backward pass. Filled by forward; opaque.
+struct PoolWorkspace {
+  Backend backend = Backend::reference;
+  std::vector<std::byte> bytes;
+};
+// x [N,C,H,W] -> y [N,C,H/2,W/2]
+void maxpool2x2_forward(const Tensor& x, Tensor& y, PoolWorkspace& ws);
+// dy [N,C,H/2,W/2] -> dx [N,C,H,W]
+void maxpool2x2_backward(const Tensor& dy, const PoolWorkspace& ws, Tensor& dx);
+
+// ---- BatchNorm2d ----------------------------------------------------------------------
+// Training: normalise with batch statistics; save_mean/save_var [C] receive the batch mean
+// and biased variance (running statistics are updated by the module, see nn/).
+// x [N,C,H,W], gamma/beta [C] -> y [N,C,H,W]
+void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps, Tensor& y,
+                             Tensor& save_mean, Tensor& save_var);
+// Gradient through batch statistics. dgamma/dbeta may be null.
+void batchnorm_backward_train(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& save_mean,
+                              const Tensor& save_var, float eps, Tensor& dx, Tensor* dgamma, Tensor* dbeta);
+// Eval: fixed statistics (running mean/var), an affine map per channel.
+void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& mean,
+                            const Tensor& var, float eps, Tensor& y);
+void batchnorm_backward_eval(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean,
+                             const Tensor& var, float eps, Tensor& dx, Tensor* dgamma, Tensor* dbeta);
+
+// ---- linear: y = x w^T + b --------------------------------------------------------------
+// x [N,I], w [O,I], b [O] or null -> y [N,O]
+void linear_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y);
+void linear_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx);
+void linear_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* db);
+
+// ---- global average pool: x [N,C,H,W] -> y [N,C] ----------------------------------------
+void global_avg_pool_forward(const Tensor& x, Tensor& y);
+void global_avg_pool_backward(const Tensor& dy, Tensor& dx);
+
+// ---- softmax cross-entropy, mean over the batch -----------------------------------------
+// logits [N,K], labels N values in [0,K) -> probs [N,K] (kept for backward); returns the loss.
+double softmax_cross_entropy_forward(const Tensor& logits, std::span<const std::int64_t> labels, Tensor& probs);
+// dlogits = dloss * (probs - onehot(labels)) / N
+void softmax_cross_entropy_backward(const Tensor& probs, std::span<const std::int64_t> labels, float dloss,
+                                    Tensor& dlogits);
+
+// ---- distillation pieces: per sample, over the flattened map of each sample -------------
+// a, b [N, ...] -> y [N]: cosine a.b / (max(|a|, 1e-8) max(|b|, 1e-8)), PyTorch's eps
+void cosine_forward(const Tensor& a, const Tensor& b, Tensor& y);
+void cosine_backward(const Tensor& a, const Tensor& b, const Tensor& dy, Tensor* da, Tensor* db);
+// a, b [N, ...] -> y [N]: mean((a - b)^2) over the sample's elements
+void mse_forward(const Tensor& a, const Tensor& b, Tensor& y);
+void mse_backward(const Tensor& a, const Tensor& b, const Tensor& dy, Tensor* da, Tensor* db);
+
+// "op [shapes] -> implementation" for every oneDNN primitive created so far (audit logs).
+std::vector<std::string> onednn_kernels_used();
+
+}  // namespace morphokd::ops

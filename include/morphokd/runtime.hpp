@@ -1,0 +1,37 @@
+// Process-wide compute settings: which backend runs the ops and how many threads they use.
+#pragma once
+#include <string>
+#include <string_view>
+
+namespace morphokd {
+
+enum class Backend { reference, onednn };
+
+std::string_view backend_name(Backend b);
+Backend parse_backend(std::string_view name);  // throws Error on an unknown or compiled-out name
+bool backend_available(Backend b);
+// Initially MORPHOKD_BACKEND from the environment if set, else onednn when compiled in.
+Backend current_backend();
+void set_backend(Backend b);
+
+// One setting for OpenMP and oneDNN (which runs on the OpenMP runtime). Default: all cores.
+void set_num_threads(int n);
+int num_threads();
+
+// Restores the previous backend when it goes out of scope (tests, audits).
+class BackendScope {
+ public:
+  explicit BackendScope(Backend b) : saved_(current_backend()) { set_backend(b); }
+  ~BackendScope() { set_backend(saved_); }
+  BackendScope(const BackendScope&) = delete;
+  BackendScope& operator=(const BackendScope&) = delete;
+
+ private:
+  Backend saved_;
+};
+
+// Version, build configuration and, for oneDNN, the library version: for --version and audits.
+std::string version_string();
+std::string build_info();
+
+}  // namespace morphokd

@@ -1,0 +1,80 @@
+// The one tensor type: float32, row-major (NCHW for images), 64-byte aligned storage,
+// shape + strides. Copies of a Tensor share storage (a handle, like a view); clone()
+// copies the data. Views (reshape, batch slices) never allocate.
+#pragma once
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <span>
+#include <string>
+
+namespace morphokd {
+
+using Index = std::int64_t;
+
+class Shape {
+ public:
+  static constexpr int kMaxRank = 6;
+  Shape() = default;
+  Shape(std::initializer_list<Index> dims);
+  explicit Shape(std::span<const Index> dims);
+
+  int rank() const { return rank_; }
+  Index operator[](int i) const { return dims_[static_cast<std::size_t>(i)]; }
+  Index numel() const;
+  std::span<const Index> dims() const { return {dims_.data(), static_cast<std::size_t>(rank_)}; }
+  std::string str() const;  // "[2, 3, 64, 64]"
+  bool operator==(const Shape& o) const;
+
+ private:
+  std::array<Index, kMaxRank> dims_{};
+  int rank_ = 0;
+};
+
+class Tensor {
+ public:
+  Tensor() = default;
+  static Tensor empty(const Shape& shape);  // uninitialised
+  static Tensor zeros(const Shape& shape);
+  static Tensor full(const Shape& shape, float value);
+  // Non-owning view of caller memory; the caller keeps it alive.
+  static Tensor wrap(float* data, const Shape& shape);
+
+  const Shape& shape() const { return shape_; }
+  int rank() const { return shape_.rank(); }
+  Index dim(int i) const { return shape_[i]; }
+  Index numel() const { return shape_.numel(); }
+  Index stride(int i) const { return strides_[static_cast<std::size_t>(i)]; }
+  bool defined() const { return data_ != nullptr || numel() == 0; }
+  bool is_contiguous() const;
+
+  float* data() { return data_; }
+  const float* data() const { return data_; }
+  std::span<float> span();  // contiguous only
+  std::span<const float> span() const;
+
+  // Same storage, new shape (contiguous tensors, equal numel).
+  Tensor reshape(const Shape& shape) const;
+  // Rows [begin, end) of dimension 0, sharing storage.
+  Tensor slice(Index begin, Index end) const;
+  Tensor clone() const;
+  void copy_from(const Tensor& src);  // shapes must match
+  void fill(float value);
+
+ private:
+  std::shared_ptr<float> storage_;  // null for wrapped memory
+  float* data_ = nullptr;
+  Shape shape_;
+  std::array<Index, Shape::kMaxRank> strides_{};
+  void set_contiguous_strides();
+};
+
+// Checks used at every op and module boundary; the message names `what`.
+void check_shape(const Tensor& t, const Shape& expected, const char* what);
+void check_rank(const Tensor& t, int rank, const char* what);
+// First non-finite element, or -1.
+Index find_non_finite(std::span<const float> values);
+
+}  // namespace morphokd

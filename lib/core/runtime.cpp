@@ -1,0 +1,82 @@
+#include "morphokd/runtime.hpp"
+
+#include <omp.h>
+
+#include <cstdlib>
+#include <sstream>
+
+#include "morphokd/error.hpp"
+#include "morphokd_build_config.hpp"
+
+#if MORPHOKD_HAS_ONEDNN
+#include <oneapi/dnnl/dnnl.hpp>
+#endif
+
+namespace morphokd {
+
+namespace {
+Backend initial_backend() {
+  if (const char* env = std::getenv("MORPHOKD_BACKEND"); env != nullptr && *env != '\0') {
+    try {
+      return parse_backend(env);
+    } catch (const Error& e) {
+      fail(std::string("MORPHOKD_BACKEND: ") + e.what());
+    }
+  }
+  return backend_available(Backend::onednn) ? Backend::onednn : Backend::reference;
+}
+
+Backend& backend_slot() {
+  static Backend b = initial_backend();
+  return b;
+}
+}  // namespace
+
+std::string_view backend_name(Backend b) { return b == Backend::onednn ? "onednn" : "reference"; }
+
+bool backend_available(Backend b) { return b == Backend::reference || MORPHOKD_HAS_ONEDNN; }
+
+Backend parse_backend(std::string_view name) {
+  Backend b;
+  if (name == "reference") {
+    b = Backend::reference;
+  } else if (name == "onednn") {
+    b = Backend::onednn;
+  } else {
+    fail("unknown backend '" + std::string(name) + "' (expected onednn or reference)");
+  }
+  if (!backend_available(b)) fail("backend onednn is not compiled into this build (MORPHOKD_WITH_ONEDNN=OFF)");
+  return b;
+}
+
+Backend current_backend() { return backend_slot(); }
+
+void set_backend(Backend b) {
+  check(backend_available(b), "backend onednn is not compiled into this build (MORPHOKD_WITH_ONEDNN=OFF)");
+  backend_slot() = b;
+}
+
+void set_num_threads(int n) {
+  check(n >= 1, "thread count must be at least 1, got " + std::to_string(n));
+  omp_set_num_threads(n);  // oneDNN's OpenMP runtime reads the same setting
+}
+
+int num_threads() { return omp_get_max_threads(); }
+
+std::string version_string() { return MORPHOKD_VERSION; }
+
+std::string build_info() {
+  std::ostringstream s;
+  s << "morphokd " << MORPHOKD_VERSION << " (" << MORPHOKD_GIT_ID << ")";
+#if MORPHOKD_HAS_ONEDNN
+  const dnnl_version_t* v = dnnl_version();
+  s << "; backends: reference, onednn " << v->major << '.' << v->minor << '.' << v->patch;
+#else
+  s << "; backends: reference (oneDNN compiled out)";
+#endif
+  s << "; opencv: " << (MORPHOKD_HAS_OPENCV ? "on" : "compiled out");
+  s << "; compiler: " << MORPHOKD_COMPILER;
+  return s.str();
+}
+
+}  // namespace morphokd

@@ -1,0 +1,132 @@
+#include "morphokd/nn/module.hpp"
+
+#include <algorithm>
+
+#include "morphokd/error.hpp"
+
+namespace morphokd::nn {
+
+void Sequential::set_training(bool on) {
+  for (auto& m : modules_) m->set_training(on);
+}
+
+Shape Sequential::output_shape(const Shape& in, std::size_t upto) const {
+  Shape s = in;
+  for (std::size_t i = 0; i <= upto && i < modules_.size(); ++i) s = modules_[i]->output_shape(s);
+  return s;
+}
+
+void Sequential::plan(const Shape& in) {
+  acts_.clear();
+  grads_.clear();
+  Shape s = in;
+  for (auto& m : modules_) {
+    s = m->output_shape(s);
+    acts_.push_back(Tensor::empty(s));
+    grads_.push_back(Tensor::empty(s));
+  }
+  planned_for_ = in;
+}
+
+const Tensor& Sequential::forward(const Tensor& x) {
+  check(!modules_.empty(), prefix_ + ": forward of an empty Sequential");
+  if (!(x.shape() == planned_for_) || acts_.size() != modules_.size()) plan(x.shape());
+  input_ = x;
+  for (std::size_t i = 0; i < modules_.size(); ++i) modules_[i]->forward(i == 0 ? x : acts_[i - 1], acts_[i]);
+  return acts_.back();
+}
+
+void Sequential::backward(const std::map<std::size_t, Tensor>& output_grads, bool param_grads, Tensor* dx) {
+  if (output_grads.empty()) return;
+  check(!acts_.empty(), prefix_ + ": backward before forward");
+  const std::size_t top = output_grads.rbegin()->first;
+  check(top < modules_.size(), prefix_ + ": gradient for a module output that does not exist");
+  // Lowest module whose backward must run: 0 if dx is wanted, else the lowest with parameters.
+  std::size_t lowest = top;
+  if (dx) {
+    lowest = 0;
+  } else if (param_grads) {
+    for (std::size_t i = 0; i <= top; ++i)
+      if (!modules_[i]->parameters().empty()) {
+        lowest = std::min(lowest, i);
+        break;
+      }
+  }
+  bool flowing = false;
+  for (std::size_t i = top + 1; i-- > 0;) {
+    if (auto it = output_grads.find(i); it != output_grads.end()) {
+      check_shape(it->second, acts_[i].shape(), (prefix_ + " output gradient").c_str());
+      if (flowing) {
+        float* g = grads_[i].data();
+        const float* a = it->second.data();
+        for (Index k = 0; k < grads_[i].numel(); ++k) g[k] += a[k];
+      } else {
+        grads_[i].copy_from(it->second);
+        flowing = true;
+      }
+    }
+    if (i < lowest) break;
+    Tensor* below = i > 0 ? (i > lowest ? &grads_[i - 1] : nullptr) : dx;
+    if (i == 0 && dx) check_shape(*dx, input_.shape(), (prefix_ + " input gradient").c_str());
+    modules_[i]->backward(i == 0 ? input_ : acts_[i - 1], acts_[i], grads_[i], below, param_grads);
+  }
+}
+
+std::vector<std::pair<std::string, Parameter*>> Sequential::named_parameters() {
+  std::vector<std::pair<std::string, Parameter*>> out;
+  for (std::size_t i = 0; i < modules_.size(); ++i)
+    for (Parameter* p : modules_[i]->parameters())
+      out.emplace_back(prefix_ + "." + std::to_string(i) + "." + p->name, p);
+  return out;
+}
+
+Index Sequential::num_parameters() {
+  Index n = 0;
+  for (auto& [name, p] : named_parameters()) n += p->value.numel();
+  return n;
+}
+
+void Sequential::zero_grad() {
+  for (auto& [name, p] : named_parameters()) p->grad.fill(0.0f);
+}
+
+SafetensorsFile Sequential::state_dict() {
+  SafetensorsFile f;
+  for (std::size_t i = 0; i < modules_.size(); ++i) {
+    const std::string base = prefix_ + "." + std::to_string(i) + ".";
+    auto dims = [](const Tensor& t) { return std::vector<Index>(t.shape().dims().begin(), t.shape().dims().end()); };
+    for (Parameter* p : modules_[i]->parameters()) f.tensors[base + p->name] = {StDType::f32, p->value.clone(), {}, dims(p->value)};
+    std::map<std::string, Tensor*> floats;
+    std::map<std::string, std::int64_t*> ints;
+    modules_[i]->buffers(floats, ints);
+    for (auto& [name, t] : floats) f.tensors[base + name] = {StDType::f32, t->clone(), {}, dims(*t)};
+    for (auto& [name, v] : ints) f.tensors[base + name] = {StDType::i64, {}, {*v}, {}};
+  }
+  return f;
+}
+
+void Sequential::load_state_dict(const SafetensorsFile& file, const std::string& source) {
+  auto load_float = [&](const std::string& name, Tensor& dst) {
+    const Tensor& src = file.tensor(name, source);
+    if (!(src.shape() == dst.shape()))
+      fail(source + ": tensor '" + name + "' has shape " + src.shape().str() + ", expected " + dst.shape().str());
+    dst.copy_from(src);
+  };
+  for (std::size_t i = 0; i < modules_.size(); ++i) {
+    const std::string base = prefix_ + "." + std::to_string(i) + ".";
+    for (Parameter* p : modules_[i]->parameters()) load_float(base + p->name, p->value);
+    std::map<std::string, Tensor*> floats;
+    std::map<std::string, std::int64_t*> ints;
+    modules_[i]->buffers(floats, ints);
+    for (auto& [name, t] : floats) load_float(base + name, *t);
+    for (auto& [name, v] : ints) {
+      const auto it = file.tensors.find(base + name);
+      if (it == file.tensors.end()) fail(source + ": missing tensor '" + base + name + "'");
+      if (it->second.stored != StDType::i64 || it->second.ints.size() != 1)
+        fail(source + ": tensor '" + base + name + "' must be a single I64 value");
+      *v = it->second.ints[0];
+    }
+  }
+}
+
+}  // namespace morphokd::nn

@@ -1,0 +1,458 @@
+// oneDNN 2.6 primitives. Each (op, shape) gets its primitive descriptors and primitives
+// built once and cached; convolutions let oneDNN pick the layout (format_tag::any) and
+// reorder only where its choice differs from our NCHW buffers; forward descriptors are the
+// hints of the backward ones; backward_data and backward_weights are separate primitives.
+// Calls are expected from one thread at a time (the parallelism is inside oneDNN).
+#include "onednn_ops.hpp"
+
+#include <bit>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <sstream>
+
+#include "morphokd/error.hpp"
+
+namespace morphokd::onednn {
+
+namespace {
+
+using dnnl::algorithm;
+using dnnl::memory;
+using dnnl::prop_kind;
+using dt = memory::data_type;
+using tag = memory::format_tag;
+
+struct Context {
+  dnnl::engine eng;
+  dnnl::stream strm;
+  std::mutex mu;
+  std::map<std::string, std::string> kernels;  // cache key -> impl_info_str()
+  Context() {
+    // Strict fp32 math: no implicit down-conversion, whatever the environment says.
+    dnnl::set_default_fpmath_mode(dnnl::fpmath_mode::strict);
+    eng = dnnl::engine(dnnl::engine::kind::cpu, 0);
+    strm = dnnl::stream(eng);
+  }
+};
+
+Context& ctx() {
+  static Context c;
+  return c;
+}
+
+memory::dims dims_of(const Tensor& t) {
+  return memory::dims(t.shape().dims().begin(), t.shape().dims().end());
+}
+
+memory::desc plain(const memory::dims& d) {
+  static const tag tags[] = {tag::undef, tag::a, tag::ab, tag::abc, tag::abcd};
+  return {d, dt::f32, tags[d.size()]};
+}
+memory::desc any(const memory::dims& d) { return {d, dt::f32, tag::any}; }
+
+memory wrap(const Tensor& t) { return {plain(dims_of(t)), ctx().eng, const_cast<float*>(t.data())}; }
+memory wrap(const Tensor& t, const memory::dims& d) { return {plain(d), ctx().eng, const_cast<float*>(t.data())}; }
+
+std::string key_of(const char* op, std::initializer_list<memory::dims> shapes, std::uint64_t flags = 0) {
+  std::ostringstream s;
+  s << op << ':' << flags;
+  for (const auto& d : shapes) {
+    s << '[';
+    for (auto v : d) s << v << ',';
+    s << ']';
+  }
+  return s.str();
+}
+
+// One cache per entry type; the entry is built by `make` on first use of `key`.
+template <class Entry, class Make>
+Entry& cached(const std::string& key, Make make) {
+  static std::map<std::string, std::unique_ptr<Entry>> cache;
+  std::lock_guard<std::mutex> lock(ctx().mu);
+  auto it = cache.find(key);
+  if (it == cache.end()) {
+    it = cache.emplace(key, std::make_unique<Entry>(make())).first;
+    ctx().kernels[key] = it->second->pd.impl_info_str();
+  }
+  return *it->second;
+}
+
+// `user` in the layout `want`: itself if it already is, else reordered into `scratch`.
+memory stage_in(const memory& user, const memory::desc& want, memory& scratch) {
+  if (user.get_desc() == want) return user;
+  if (!scratch) scratch = memory(want, ctx().eng);
+  dnnl::reorder(user, scratch).execute(ctx().strm, const_cast<memory&>(user), scratch);
+  return scratch;
+}
+// Where a primitive writes an output: the user buffer if the layout matches, else scratch.
+memory stage_out(const memory& user, const memory::desc& have, memory& scratch) {
+  if (user.get_desc() == have) return user;
+  if (!scratch) scratch = memory(have, ctx().eng);
+  return scratch;
+}
+void finish_out(const memory& staged, const memory& user) {
+  if (staged.get() != user.get()) dnnl::reorder(staged, user).execute(ctx().strm, const_cast<memory&>(staged), const_cast<memory&>(user));
+}
+
+const memory::dims kStride{1, 1}, kPad{1, 1};
+
+dnnl::convolution_forward::primitive_desc conv_fwd_pd(const memory::dims& x, const memory::dims& w,
+                                                      const memory::dims& y, bool bias) {
+  const memory::desc b = bias ? plain({w[0]}) : memory::desc();
+  return {dnnl::convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct, any(x), any(w),
+                                          b, any(y), kStride, kPad, kPad),
+          ctx().eng};
+}
+
+struct ConvFwd {
+  dnnl::convolution_forward::primitive_desc pd;
+  dnnl::convolution_forward prim;
+  memory src, wei, dst;  // scratch in oneDNN's layout, allocated on first need
+};
+
+struct ConvBwdData {
+  dnnl::convolution_backward_data::primitive_desc pd;
+  dnnl::convolution_backward_data prim;
+  memory ddst, wei, dsrc;
+};
+
+struct ConvBwdWeights {
+  dnnl::convolution_backward_weights::primitive_desc pd;
+  dnnl::convolution_backward_weights prim;
+  memory src, ddst, dwei;
+};
+
+}  // namespace
+
+std::vector<std::string> kernels_used() {
+  std::lock_guard<std::mutex> lock(ctx().mu);
+  std::vector<std::string> out;
+  for (const auto& [k, v] : ctx().kernels) out.push_back(k + " -> " + v);
+  return out;
+}
+
+void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y) {
+  const auto xd = dims_of(x), wd = dims_of(w), yd = dims_of(y);
+  auto& e = cached<ConvFwd>(key_of("conv_fwd", {xd, wd}, b != nullptr), [&] {
+    auto pd = conv_fwd_pd(xd, wd, yd, b != nullptr);
+    return ConvFwd{pd, dnnl::convolution_forward(pd), {}, {}, {}};
+  });
+  const memory ux = wrap(x), uw = wrap(w), uy = wrap(y);
+  const memory src = stage_in(ux, e.pd.src_desc(), e.src);
+  const memory wei = stage_in(uw, e.pd.weights_desc(), e.wei);
+  const memory dst = stage_out(uy, e.pd.dst_desc(), e.dst);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}};
+  if (b) args[DNNL_ARG_BIAS] = wrap(*b);
+  e.prim.execute(ctx().strm, args);
+  finish_out(dst, uy);
+  ctx().strm.wait();
+}
+
+void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
+  const auto dyd = dims_of(dy), wd = dims_of(w), dxd = dims_of(dx);
+  auto& e = cached<ConvBwdData>(key_of("conv_bwd_data", {dxd, wd}), [&] {
+    const auto hint = conv_fwd_pd(dxd, wd, dyd, false);
+    dnnl::convolution_backward_data::primitive_desc pd(
+        dnnl::convolution_backward_data::desc(algorithm::convolution_direct, any(dxd), any(wd), any(dyd), kStride,
+                                              kPad, kPad),
+        ctx().eng, hint);
+    return ConvBwdData{pd, dnnl::convolution_backward_data(pd), {}, {}, {}};
+  });
+  const memory udy = wrap(dy), uw = wrap(w), udx = wrap(dx);
+  const memory ddst = stage_in(udy, e.pd.diff_dst_desc(), e.ddst);
+  const memory wei = stage_in(uw, e.pd.weights_desc(), e.wei);
+  const memory dsrc = stage_out(udx, e.pd.diff_src_desc(), e.dsrc);
+  e.prim.execute(ctx().strm, {{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DIFF_SRC, dsrc}});
+  finish_out(dsrc, udx);
+  ctx().strm.wait();
+}
+
+void conv2d_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* db) {
+  const auto xd = dims_of(x), dyd = dims_of(dy), wd = dims_of(dw);
+  const bool bias = db != nullptr;
+  auto& e = cached<ConvBwdWeights>(key_of("conv_bwd_weights", {xd, wd}, bias), [&] {
+    const auto hint = conv_fwd_pd(xd, wd, dyd, bias);
+    const memory::desc b = bias ? plain({wd[0]}) : memory::desc();
+    dnnl::convolution_backward_weights::primitive_desc pd(
+        dnnl::convolution_backward_weights::desc(algorithm::convolution_direct, any(xd), any(wd), b, any(dyd),
+                                                 kStride, kPad, kPad),
+        ctx().eng, hint);
+    return ConvBwdWeights{pd, dnnl::convolution_backward_weights(pd), {}, {}, {}};
+  });
+  const memory ux = wrap(x), udy = wrap(dy), udw = wrap(dw);
+  const memory src = stage_in(ux, e.pd.src_desc(), e.src);
+  const memory ddst = stage_in(udy, e.pd.diff_dst_desc(), e.ddst);
+  const memory dwei = stage_out(udw, e.pd.diff_weights_desc(), e.dwei);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_DIFF_WEIGHTS, dwei}};
+  if (db) args[DNNL_ARG_DIFF_BIAS] = wrap(*db);
+  e.prim.execute(ctx().strm, args);
+  finish_out(dwei, udw);
+  ctx().strm.wait();
+}
+
+namespace {
+struct EltFwd {
+  dnnl::eltwise_forward::primitive_desc pd;
+  dnnl::eltwise_forward prim;
+};
+struct EltBwd {
+  dnnl::eltwise_backward::primitive_desc pd;
+  dnnl::eltwise_backward prim;
+};
+dnnl::eltwise_forward::primitive_desc relu_fwd_pd(const memory::desc& md) {
+  return {dnnl::eltwise_forward::desc(prop_kind::forward_training, algorithm::eltwise_relu, md, 0.f, 0.f), ctx().eng};
+}
+}  // namespace
+
+// Elementwise ops see any tensor as one flat vector.
+void relu_forward(const Tensor& x, Tensor& y) {
+  const memory::dims flat{x.numel()};
+  auto& e = cached<EltFwd>(key_of("relu_fwd", {flat}), [&] {
+    auto pd = relu_fwd_pd(plain(flat));
+    return EltFwd{pd, dnnl::eltwise_forward(pd)};
+  });
+  e.prim.execute(ctx().strm, {{DNNL_ARG_SRC, wrap(x, flat)}, {DNNL_ARG_DST, wrap(y, flat)}});
+  ctx().strm.wait();
+}
+
+void relu_backward(const Tensor& x, const Tensor& dy, Tensor& dx) {
+  const memory::dims flat{x.numel()};
+  auto& e = cached<EltBwd>(key_of("relu_bwd", {flat}), [&] {
+    dnnl::eltwise_backward::primitive_desc pd(
+        dnnl::eltwise_backward::desc(algorithm::eltwise_relu, plain(flat), plain(flat), 0.f, 0.f), ctx().eng,
+        relu_fwd_pd(plain(flat)));
+    return EltBwd{pd, dnnl::eltwise_backward(pd)};
+  });
+  e.prim.execute(ctx().strm, {{DNNL_ARG_SRC, wrap(x, flat)},
+                              {DNNL_ARG_DIFF_DST, wrap(dy, flat)},
+                              {DNNL_ARG_DIFF_SRC, wrap(dx, flat)}});
+  ctx().strm.wait();
+}
+
+namespace {
+struct PoolFwd {
+  dnnl::pooling_forward::primitive_desc pd;
+  dnnl::pooling_forward prim;
+};
+struct PoolBwd {
+  dnnl::pooling_backward::primitive_desc pd;
+  dnnl::pooling_backward prim;
+};
+// Max 2x2/2 or, for global average, one window covering the whole plane.
+dnnl::pooling_forward::primitive_desc pool_fwd_pd(algorithm alg, const memory::dims& x, const memory::dims& y,
+                                                  const memory::dims& kernel, const memory::dims& stride) {
+  return {dnnl::pooling_forward::desc(prop_kind::forward_training, alg, plain(x), plain(y), stride, kernel, {0, 0},
+                                      {0, 0}),
+          ctx().eng};
+}
+PoolBwd& pool_bwd(const char* name, algorithm alg, const memory::dims& x, const memory::dims& y,
+                  const memory::dims& kernel, const memory::dims& stride) {
+  return cached<PoolBwd>(key_of(name, {x, y}), [&] {
+    dnnl::pooling_backward::primitive_desc pd(
+        dnnl::pooling_backward::desc(alg, plain(x), plain(y), stride, kernel, {0, 0}, {0, 0}), ctx().eng,
+        pool_fwd_pd(alg, x, y, kernel, stride));
+    return PoolBwd{pd, dnnl::pooling_backward(pd)};
+  });
+}
+const memory::dims kTwo{2, 2};
+}  // namespace
+
+void maxpool2x2_forward(const Tensor& x, Tensor& y, ops::PoolWorkspace& ws) {
+  const auto xd = dims_of(x), yd = dims_of(y);
+  auto& e = cached<PoolFwd>(key_of("maxpool_fwd", {xd}), [&] {
+    auto pd = pool_fwd_pd(algorithm::pooling_max, xd, yd, kTwo, kTwo);
+    return PoolFwd{pd, dnnl::pooling_forward(pd)};
+  });
+  ws.backend = Backend::onednn;
+  ws.bytes.resize(e.pd.workspace_desc().get_size());
+  const memory wsm(e.pd.workspace_desc(), ctx().eng, ws.bytes.data());
+  e.prim.execute(ctx().strm, {{DNNL_ARG_SRC, wrap(x)}, {DNNL_ARG_DST, wrap(y)}, {DNNL_ARG_WORKSPACE, wsm}});
+  ctx().strm.wait();
+}
+
+void maxpool2x2_backward(const Tensor& dy, const ops::PoolWorkspace& ws, Tensor& dx) {
+  auto& e = pool_bwd("maxpool_bwd", algorithm::pooling_max, dims_of(dx), dims_of(dy), kTwo, kTwo);
+  check(ws.bytes.size() == e.pd.workspace_desc().get_size(), "maxpool2x2_backward: workspace is from another shape");
+  const memory wsm(e.pd.workspace_desc(), ctx().eng, const_cast<std::byte*>(ws.bytes.data()));
+  e.prim.execute(ctx().strm, {{DNNL_ARG_DIFF_DST, wrap(dy)}, {DNNL_ARG_WORKSPACE, wsm}, {DNNL_ARG_DIFF_SRC, wrap(dx)}});
+  ctx().strm.wait();
+}
+
+void global_avg_pool_forward(const Tensor& x, Tensor& y) {
+  const auto xd = dims_of(x);
+  const memory::dims yd{xd[0], xd[1], 1, 1}, kernel{xd[2], xd[3]};
+  auto& e = cached<PoolFwd>(key_of("gap_fwd", {xd}), [&] {
+    auto pd = pool_fwd_pd(algorithm::pooling_avg_exclude_padding, xd, yd, kernel, {1, 1});
+    return PoolFwd{pd, dnnl::pooling_forward(pd)};
+  });
+  e.prim.execute(ctx().strm, {{DNNL_ARG_SRC, wrap(x)}, {DNNL_ARG_DST, wrap(y, yd)}});
+  ctx().strm.wait();
+}
+
+void global_avg_pool_backward(const Tensor& dy, Tensor& dx) {
+  const auto xd = dims_of(dx);
+  const memory::dims yd{xd[0], xd[1], 1, 1}, kernel{xd[2], xd[3]};
+  auto& e = pool_bwd("gap_bwd", algorithm::pooling_avg_exclude_padding, xd, yd, kernel, {1, 1});
+  e.prim.execute(ctx().strm, {{DNNL_ARG_DIFF_DST, wrap(dy, yd)}, {DNNL_ARG_DIFF_SRC, wrap(dx)}});
+  ctx().strm.wait();
+}
+
+namespace {
+using nf = dnnl::normalization_flags;
+struct BnFwd {
+  dnnl::batch_normalization_forward::primitive_desc pd;
+  dnnl::batch_normalization_forward prim;
+};
+struct BnBwd {
+  dnnl::batch_normalization_backward::primitive_desc pd;
+  dnnl::batch_normalization_backward prim;
+  Tensor dgamma, dbeta;  // stand-ins when the caller wants no parameter gradients
+};
+dnnl::batch_normalization_forward::primitive_desc bn_fwd_pd(prop_kind pk, const memory::dims& x, float eps, nf flags) {
+  return {dnnl::batch_normalization_forward::desc(pk, plain(x), eps, flags), ctx().eng};
+}
+const nf kAffine = nf::use_scale | nf::use_shift;
+std::uint64_t eps_bits(float eps) { return std::bit_cast<std::uint32_t>(eps); }
+}  // namespace
+
+void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps, Tensor& y,
+                             Tensor& save_mean, Tensor& save_var) {
+  const auto xd = dims_of(x);
+  auto& e = cached<BnFwd>(key_of("bn_fwd_train", {xd}, eps_bits(eps)), [&] {
+    auto pd = bn_fwd_pd(prop_kind::forward_training, xd, eps, kAffine);
+    return BnFwd{pd, dnnl::batch_normalization_forward(pd)};
+  });
+  e.prim.execute(ctx().strm, {{DNNL_ARG_SRC, wrap(x)},
+                              {DNNL_ARG_SCALE, wrap(gamma)},
+                              {DNNL_ARG_SHIFT, wrap(beta)},
+                              {DNNL_ARG_DST, wrap(y)},
+                              {DNNL_ARG_MEAN, wrap(save_mean)},
+                              {DNNL_ARG_VARIANCE, wrap(save_var)}});
+  ctx().strm.wait();
+}
+
+void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& mean,
+                            const Tensor& var, float eps, Tensor& y) {
+  const auto xd = dims_of(x);
+  auto& e = cached<BnFwd>(key_of("bn_fwd_eval", {xd}, eps_bits(eps)), [&] {
+    auto pd = bn_fwd_pd(prop_kind::forward_inference, xd, eps, kAffine | nf::use_global_stats);
+    return BnFwd{pd, dnnl::batch_normalization_forward(pd)};
+  });
+  e.prim.execute(ctx().strm, {{DNNL_ARG_SRC, wrap(x)},
+                              {DNNL_ARG_SCALE, wrap(gamma)},
+                              {DNNL_ARG_SHIFT, wrap(beta)},
+                              {DNNL_ARG_MEAN, wrap(mean)},
+                              {DNNL_ARG_VARIANCE, wrap(var)},
+                              {DNNL_ARG_DST, wrap(y)}});
+  ctx().strm.wait();
+}
+
+void batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean, const Tensor& var,
+                        float eps, bool global_stats, Tensor& dx, Tensor* dgamma, Tensor* dbeta) {
+  const auto xd = dims_of(x);
+  const nf flags = global_stats ? kAffine | nf::use_global_stats : kAffine;
+  const std::uint64_t key_flags = eps_bits(eps) * 2 + (global_stats ? 1 : 0);
+  auto& e = cached<BnBwd>(key_of("bn_bwd", {xd}, key_flags), [&] {
+    dnnl::batch_normalization_backward::primitive_desc pd(
+        dnnl::batch_normalization_backward::desc(prop_kind::backward, plain(xd), plain(xd), eps, flags), ctx().eng,
+        bn_fwd_pd(prop_kind::forward_training, xd, eps, flags));
+    return BnBwd{pd, dnnl::batch_normalization_backward(pd), Tensor::empty({xd[1]}), Tensor::empty({xd[1]})};
+  });
+  e.prim.execute(ctx().strm, {{DNNL_ARG_SRC, wrap(x)},
+                              {DNNL_ARG_DIFF_DST, wrap(dy)},
+                              {DNNL_ARG_SCALE, wrap(gamma)},
+                              {DNNL_ARG_MEAN, wrap(mean)},
+                              {DNNL_ARG_VARIANCE, wrap(var)},
+                              {DNNL_ARG_DIFF_SRC, wrap(dx)},
+                              {DNNL_ARG_DIFF_SCALE, wrap(dgamma ? *dgamma : e.dgamma)},
+                              {DNNL_ARG_DIFF_SHIFT, wrap(dbeta ? *dbeta : e.dbeta)}});
+  ctx().strm.wait();
+}
+
+namespace {
+struct IpFwd {
+  dnnl::inner_product_forward::primitive_desc pd;
+  dnnl::inner_product_forward prim;
+};
+struct IpBwdData {
+  dnnl::inner_product_backward_data::primitive_desc pd;
+  dnnl::inner_product_backward_data prim;
+};
+struct IpBwdWeights {
+  dnnl::inner_product_backward_weights::primitive_desc pd;
+  dnnl::inner_product_backward_weights prim;
+};
+dnnl::inner_product_forward::primitive_desc ip_fwd_pd(const memory::dims& x, const memory::dims& w, bool bias) {
+  const memory::desc b = bias ? plain({w[0]}) : memory::desc();
+  return {dnnl::inner_product_forward::desc(prop_kind::forward_training, plain(x), plain(w), b, plain({x[0], w[0]})),
+          ctx().eng};
+}
+}  // namespace
+
+void linear_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y) {
+  const auto xd = dims_of(x), wd = dims_of(w);
+  auto& e = cached<IpFwd>(key_of("linear_fwd", {xd, wd}, b != nullptr), [&] {
+    auto pd = ip_fwd_pd(xd, wd, b != nullptr);
+    return IpFwd{pd, dnnl::inner_product_forward(pd)};
+  });
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(x)}, {DNNL_ARG_WEIGHTS, wrap(w)}, {DNNL_ARG_DST, wrap(y)}};
+  if (b) args[DNNL_ARG_BIAS] = wrap(*b);
+  e.prim.execute(ctx().strm, args);
+  ctx().strm.wait();
+}
+
+void linear_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
+  const auto dxd = dims_of(dx), wd = dims_of(w);
+  auto& e = cached<IpBwdData>(key_of("linear_bwd_data", {dxd, wd}), [&] {
+    dnnl::inner_product_backward_data::primitive_desc pd(
+        dnnl::inner_product_backward_data::desc(plain(dxd), plain(wd), plain(dims_of(dy))), ctx().eng,
+        ip_fwd_pd(dxd, wd, false));
+    return IpBwdData{pd, dnnl::inner_product_backward_data(pd)};
+  });
+  e.prim.execute(ctx().strm, {{DNNL_ARG_DIFF_DST, wrap(dy)}, {DNNL_ARG_WEIGHTS, wrap(w)}, {DNNL_ARG_DIFF_SRC, wrap(dx)}});
+  ctx().strm.wait();
+}
+
+void linear_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* db) {
+  const auto xd = dims_of(x), wd = dims_of(dw);
+  const bool bias = db != nullptr;
+  auto& e = cached<IpBwdWeights>(key_of("linear_bwd_weights", {xd, wd}, bias), [&] {
+    const memory::desc b = bias ? plain({wd[0]}) : memory::desc();
+    dnnl::inner_product_backward_weights::primitive_desc pd(
+        dnnl::inner_product_backward_weights::desc(plain(xd), plain(wd), b, plain(dims_of(dy))), ctx().eng,
+        ip_fwd_pd(xd, wd, bias));
+    return IpBwdWeights{pd, dnnl::inner_product_backward_weights(pd)};
+  });
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(x)}, {DNNL_ARG_DIFF_DST, wrap(dy)}, {DNNL_ARG_DIFF_WEIGHTS, wrap(dw)}};
+  if (db) args[DNNL_ARG_DIFF_BIAS] = wrap(*db);
+  e.prim.execute(ctx().strm, args);
+  ctx().strm.wait();
+}
+
+namespace {
+struct LogSoftmax {
+  dnnl::logsoftmax_forward::primitive_desc pd;
+  dnnl::logsoftmax_forward prim;
+};
+}  // namespace
+
+double softmax_cross_entropy_forward(const Tensor& logits, std::span<const std::int64_t> labels, Tensor& probs) {
+  const auto d = dims_of(logits);
+  auto& e = cached<LogSoftmax>(key_of("logsoftmax", {d}), [&] {
+    dnnl::logsoftmax_forward::primitive_desc pd(
+        dnnl::logsoftmax_forward::desc(prop_kind::forward_training, plain(d), 1), ctx().eng);
+    return LogSoftmax{pd, dnnl::logsoftmax_forward(pd)};
+  });
+  e.prim.execute(ctx().strm, {{DNNL_ARG_SRC, wrap(logits)}, {DNNL_ARG_DST, wrap(probs)}});
+  ctx().strm.wait();
+  double loss = 0;
+  float* p = probs.data();
+  for (Index i = 0; i < d[0]; ++i) loss -= p[i * d[1] + labels[static_cast<std::size_t>(i)]];
+  for (Index i = 0; i < probs.numel(); ++i) p[i] = std::exp(p[i]);
+  return loss / static_cast<double>(d[0]);
+}
+
+}  // namespace morphokd::onednn

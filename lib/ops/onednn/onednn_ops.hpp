@@ -1,0 +1,36 @@
+// The oneDNN backend: same signatures and contracts as morphokd::ops (validated there).
+#pragma once
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "morphokd/ops/ops.hpp"
+
+namespace morphokd::onednn {
+
+void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y);
+void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx);
+void conv2d_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* db);
+void relu_forward(const Tensor& x, Tensor& y);
+void relu_backward(const Tensor& x, const Tensor& dy, Tensor& dx);
+void maxpool2x2_forward(const Tensor& x, Tensor& y, ops::PoolWorkspace& ws);
+void maxpool2x2_backward(const Tensor& dy, const ops::PoolWorkspace& ws, Tensor& dx);
+void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps, Tensor& y,
+                             Tensor& save_mean, Tensor& save_var);
+void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& mean,
+                            const Tensor& var, float eps, Tensor& y);
+// `global_stats` selects the eval-mode gradient (statistics held constant).
+void batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, const Tensor& mean, const Tensor& var,
+                        float eps, bool global_stats, Tensor& dx, Tensor* dgamma, Tensor* dbeta);
+void linear_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y);
+void linear_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx);
+void linear_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* db);
+void global_avg_pool_forward(const Tensor& x, Tensor& y);
+void global_avg_pool_backward(const Tensor& dy, Tensor& dx);
+// log-softmax primitive; probs = exp(log-probs); returns the mean loss.
+double softmax_cross_entropy_forward(const Tensor& logits, std::span<const std::int64_t> labels, Tensor& probs);
+
+std::vector<std::string> kernels_used();
+
+}  // namespace morphokd::onednn

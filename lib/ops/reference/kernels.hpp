@@ -1,0 +1,376 @@
+// Reference kernels: the readable definition of every op. Templates over the scalar type
+// so that the finite-difference gradient checks run this same code in double precision;
+// the library instantiates them for float. Parallel with OpenMP only over independent
+// outputs, each summed in a fixed order, so results do not depend on the thread count.
+#pragma once
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+namespace morphokd::ref {
+
+using Index = std::int64_t;
+
+template <class T>
+using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T>
+using MapM = Eigen::Map<Mat<T>>;
+template <class T>
+using CMapM = Eigen::Map<const Mat<T>>;
+
+struct ConvDims {
+  Index n, ci, co, h, w;  // 3x3 kernel, stride 1, padding 1: output is h x w
+};
+
+// col [Ci*9, H*W]: row (c, ky, kx) holds x[c, y+ky-1, x+kx-1] (zero outside the image).
+template <class T>
+void im2col(const ConvDims& d, const T* x, T* col) {
+  for (Index c = 0; c < d.ci; ++c)
+    for (Index ky = 0; ky < 3; ++ky)
+      for (Index kx = 0; kx < 3; ++kx) {
+        T* row = col + ((c * 3 + ky) * 3 + kx) * d.h * d.w;
+        for (Index y = 0; y < d.h; ++y)
+          for (Index xx = 0; xx < d.w; ++xx) {
+            const Index sy = y + ky - 1, sx = xx + kx - 1;
+            const bool inside = sy >= 0 && sy < d.h && sx >= 0 && sx < d.w;
+            row[y * d.w + xx] = inside ? x[(c * d.h + sy) * d.w + sx] : T(0);
+          }
+      }
+}
+
+// The adjoint of im2col: dx[c, sy, sx] = sum of the col entries that read it.
+template <class T>
+void col2im(const ConvDims& d, const T* col, T* dx) {
+  std::fill(dx, dx + d.ci * d.h * d.w, T(0));
+  for (Index c = 0; c < d.ci; ++c)
+    for (Index ky = 0; ky < 3; ++ky)
+      for (Index kx = 0; kx < 3; ++kx) {
+        const T* row = col + ((c * 3 + ky) * 3 + kx) * d.h * d.w;
+        for (Index y = 0; y < d.h; ++y)
+          for (Index xx = 0; xx < d.w; ++xx) {
+            const Index sy = y + ky - 1, sx = xx + kx - 1;
+            if (sy >= 0 && sy < d.h && sx >= 0 && sx < d.w) dx[(c * d.h + sy) * d.w + sx] += row[y * d.w + xx];
+          }
+      }
+}
+
+// y_n [Co, HW] = W [Co, Ci*9] * col_n [Ci*9, HW] (+ b), one image per thread.
+template <class T>
+void conv2d_forward(const ConvDims& d, const T* x, const T* w, const T* b, T* y) {
+  const Index k = d.ci * 9, hw = d.h * d.w;
+  const CMapM<T> W(w, d.co, k);
+#pragma omp parallel
+  {
+    std::vector<T> col(static_cast<std::size_t>(k * hw));
+#pragma omp for schedule(static)
+    for (Index n = 0; n < d.n; ++n) {
+      im2col(d, x + n * d.ci * hw, col.data());
+      MapM<T> Y(y + n * d.co * hw, d.co, hw);
+      Y.noalias() = W * CMapM<T>(col.data(), k, hw);
+      if (b)
+        for (Index o = 0; o < d.co; ++o) Y.row(o).array() += b[o];
+    }
+  }
+}
+
+// dcol_n = W^T dy_n, then dx_n = col2im(dcol_n).
+template <class T>
+void conv2d_backward_data(const ConvDims& d, const T* dy, const T* w, T* dx) {
+  const Index k = d.ci * 9, hw = d.h * d.w;
+  const CMapM<T> W(w, d.co, k);
+#pragma omp parallel
+  {
+    std::vector<T> dcol(static_cast<std::size_t>(k * hw));
+#pragma omp for schedule(static)
+    for (Index n = 0; n < d.n; ++n) {
+      MapM<T>(dcol.data(), k, hw).noalias() = W.transpose() * CMapM<T>(dy + n * d.co * hw, d.co, hw);
+      col2im(d, dcol.data(), dx + n * d.ci * hw);
+    }
+  }
+}
+
+// dw = sum_n dy_n col_n^T, db = sum of dy over n, y, x. Images are summed in order n = 0..N-1;
+// threads split the output rows in fixed blocks, so the sum order never depends on them.
+template <class T>
+void conv2d_backward_weights(const ConvDims& d, const T* x, const T* dy, T* dw, T* db) {
+  const Index k = d.ci * 9, hw = d.h * d.w;
+  constexpr Index kRowBlock = 16;
+  MapM<T> DW(dw, d.co, k);
+  DW.setZero();
+  std::vector<T> col(static_cast<std::size_t>(k * hw));
+  for (Index n = 0; n < d.n; ++n) {
+    im2col(d, x + n * d.ci * hw, col.data());
+    const CMapM<T> C(col.data(), k, hw);
+    const CMapM<T> DY(dy + n * d.co * hw, d.co, hw);
+#pragma omp parallel for schedule(static)
+    for (Index r0 = 0; r0 < d.co; r0 += kRowBlock) {
+      const Index rows = std::min(kRowBlock, d.co - r0);
+      DW.middleRows(r0, rows).noalias() += DY.middleRows(r0, rows) * C.transpose();
+    }
+  }
+  if (db) {
+#pragma omp parallel for schedule(static)
+    for (Index o = 0; o < d.co; ++o) {
+      T s = 0;
+      for (Index n = 0; n < d.n; ++n)
+        for (Index i = 0; i < hw; ++i) s += dy[(n * d.co + o) * hw + i];
+      db[o] = s;
+    }
+  }
+}
+
+template <class T>
+void relu_forward(Index count, const T* x, T* y) {
+#pragma omp parallel for schedule(static)
+  for (Index i = 0; i < count; ++i) y[i] = x[i] > T(0) ? x[i] : T(0);
+}
+
+template <class T>
+void relu_backward(Index count, const T* x, const T* dy, T* dx) {
+#pragma omp parallel for schedule(static)
+  for (Index i = 0; i < count; ++i) dx[i] = x[i] > T(0) ? dy[i] : T(0);
+}
+
+struct PoolDims {
+  Index n, c, h, w;  // input; output is h/2 x w/2
+};
+
+// argmax[o] = flat index within the input plane of the winner (first maximum on ties).
+template <class T>
+void maxpool2x2_forward(const PoolDims& d, const T* x, T* y, std::int32_t* argmax) {
+  const Index oh = d.h / 2, ow = d.w / 2;
+#pragma omp parallel for schedule(static)
+  for (Index p = 0; p < d.n * d.c; ++p) {
+    const T* in = x + p * d.h * d.w;
+    for (Index i = 0; i < oh; ++i)
+      for (Index j = 0; j < ow; ++j) {
+        Index best = (2 * i) * d.w + 2 * j;
+        for (Index dy = 0; dy < 2; ++dy)
+          for (Index dx = 0; dx < 2; ++dx) {
+            const Index at = (2 * i + dy) * d.w + 2 * j + dx;
+            if (in[at] > in[best]) best = at;
+          }
+        y[(p * oh + i) * ow + j] = in[best];
+        argmax[(p * oh + i) * ow + j] = static_cast<std::int32_t>(best);
+      }
+  }
+}
+
+template <class T>
+void maxpool2x2_backward(const PoolDims& d, const T* dy, const std::int32_t* argmax, T* dx) {
+  const Index oh = d.h / 2, ow = d.w / 2;
+#pragma omp parallel for schedule(static)
+  for (Index p = 0; p < d.n * d.c; ++p) {
+    T* out = dx + p * d.h * d.w;
+    std::fill(out, out + d.h * d.w, T(0));
+    for (Index o = 0; o < oh * ow; ++o) out[argmax[p * oh * ow + o]] += dy[p * oh * ow + o];
+  }
+}
+
+struct BnDims {
+  Index n, c, hw;
+};
+
+// Per channel, summed in (n, i) order: mean and biased variance (two passes, for accuracy).
+template <class T>
+void batchnorm_stats(const BnDims& d, const T* x, T* mean, T* var) {
+#pragma omp parallel for schedule(static)
+  for (Index c = 0; c < d.c; ++c) {
+    double s = 0;
+    for (Index n = 0; n < d.n; ++n)
+      for (Index i = 0; i < d.hw; ++i) s += x[(n * d.c + c) * d.hw + i];
+    const double m = s / static_cast<double>(d.n * d.hw);
+    double q = 0;
+    for (Index n = 0; n < d.n; ++n)
+      for (Index i = 0; i < d.hw; ++i) {
+        const double v = x[(n * d.c + c) * d.hw + i] - m;
+        q += v * v;
+      }
+    mean[c] = static_cast<T>(m);
+    var[c] = static_cast<T>(q / static_cast<double>(d.n * d.hw));
+  }
+}
+
+// y = gamma (x - mean) / sqrt(var + eps) + beta, with whichever statistics are given.
+template <class T>
+void batchnorm_apply(const BnDims& d, const T* x, const T* gamma, const T* beta, const T* mean, const T* var,
+                     T eps, T* y) {
+#pragma omp parallel for schedule(static)
+  for (Index p = 0; p < d.n * d.c; ++p) {
+    const Index c = p % d.c;
+    const T inv = T(1) / std::sqrt(var[c] + eps);
+    for (Index i = 0; i < d.hw; ++i) y[p * d.hw + i] = gamma[c] * (x[p * d.hw + i] - mean[c]) * inv + beta[c];
+  }
+}
+
+// Training-mode backward: with xhat = (x - mean) inv and M = N*HW,
+// dx = gamma inv (dy - mean(dy) - xhat mean(dy xhat)), dgamma = sum(dy xhat), dbeta = sum(dy).
+// `batch_stats` false gives the eval-mode backward (statistics are constants): dx = gamma inv dy.
+template <class T>
+void batchnorm_backward(const BnDims& d, const T* x, const T* dy, const T* gamma, const T* mean, const T* var,
+                        T eps, bool batch_stats, T* dx, T* dgamma, T* dbeta) {
+  const double m = static_cast<double>(d.n * d.hw);
+#pragma omp parallel for schedule(static)
+  for (Index c = 0; c < d.c; ++c) {
+    const T inv = T(1) / std::sqrt(var[c] + eps);
+    double sdy = 0, sdyx = 0;
+    for (Index n = 0; n < d.n; ++n)
+      for (Index i = 0; i < d.hw; ++i) {
+        const Index at = (n * d.c + c) * d.hw + i;
+        sdy += dy[at];
+        sdyx += dy[at] * (x[at] - mean[c]) * inv;
+      }
+    if (dgamma) dgamma[c] = static_cast<T>(sdyx);
+    if (dbeta) dbeta[c] = static_cast<T>(sdy);
+    const T mdy = batch_stats ? static_cast<T>(sdy / m) : T(0);
+    const T mdyx = batch_stats ? static_cast<T>(sdyx / m) : T(0);
+    for (Index n = 0; n < d.n; ++n)
+      for (Index i = 0; i < d.hw; ++i) {
+        const Index at = (n * d.c + c) * d.hw + i;
+        const T xhat = (x[at] - mean[c]) * inv;
+        dx[at] = gamma[c] * inv * (dy[at] - mdy - xhat * mdyx);
+      }
+  }
+}
+
+struct LinearDims {
+  Index n, in, out;
+};
+
+template <class T>
+void linear_forward(const LinearDims& d, const T* x, const T* w, const T* b, T* y) {
+  MapM<T> Y(y, d.n, d.out);
+  Y.noalias() = CMapM<T>(x, d.n, d.in) * CMapM<T>(w, d.out, d.in).transpose();
+  if (b)
+    for (Index i = 0; i < d.n; ++i)
+      for (Index o = 0; o < d.out; ++o) Y(i, o) += b[o];
+}
+
+template <class T>
+void linear_backward_data(const LinearDims& d, const T* dy, const T* w, T* dx) {
+  MapM<T>(dx, d.n, d.in).noalias() = CMapM<T>(dy, d.n, d.out) * CMapM<T>(w, d.out, d.in);
+}
+
+template <class T>
+void linear_backward_weights(const LinearDims& d, const T* x, const T* dy, T* dw, T* db) {
+  MapM<T>(dw, d.out, d.in).noalias() = CMapM<T>(dy, d.n, d.out).transpose() * CMapM<T>(x, d.n, d.in);
+  if (db)
+    for (Index o = 0; o < d.out; ++o) {
+      T s = 0;
+      for (Index i = 0; i < d.n; ++i) s += dy[i * d.out + o];
+      db[o] = s;
+    }
+}
+
+template <class T>
+void global_avg_pool_forward(Index planes, Index hw, const T* x, T* y) {
+#pragma omp parallel for schedule(static)
+  for (Index p = 0; p < planes; ++p) {
+    T s = 0;
+    for (Index i = 0; i < hw; ++i) s += x[p * hw + i];
+    y[p] = s / static_cast<T>(hw);
+  }
+}
+
+template <class T>
+void global_avg_pool_backward(Index planes, Index hw, const T* dy, T* dx) {
+#pragma omp parallel for schedule(static)
+  for (Index p = 0; p < planes; ++p)
+    for (Index i = 0; i < hw; ++i) dx[p * hw + i] = dy[p] / static_cast<T>(hw);
+}
+
+// Numerically stable: subtract each row's maximum before exp. Returns the mean loss.
+template <class T>
+double softmax_cross_entropy_forward(Index n, Index k, const T* logits, const std::int64_t* labels, T* probs) {
+  double loss = 0;
+  for (Index i = 0; i < n; ++i) {
+    const T* z = logits + i * k;
+    const T zmax = *std::max_element(z, z + k);
+    double sum = 0;
+    for (Index j = 0; j < k; ++j) sum += std::exp(static_cast<double>(z[j] - zmax));
+    for (Index j = 0; j < k; ++j) probs[i * k + j] = static_cast<T>(std::exp(static_cast<double>(z[j] - zmax)) / sum);
+    loss += std::log(sum) - static_cast<double>(z[labels[i]] - zmax);
+  }
+  return loss / static_cast<double>(n);
+}
+
+template <class T>
+void softmax_cross_entropy_backward(Index n, Index k, const T* probs, const std::int64_t* labels, T dloss, T* dlogits) {
+  const T scale = dloss / static_cast<T>(n);
+  for (Index i = 0; i < n; ++i)
+    for (Index j = 0; j < k; ++j)
+      dlogits[i * k + j] = scale * (probs[i * k + j] - (j == labels[i] ? T(1) : T(0)));
+}
+
+constexpr double kCosineEps = 1e-8;  // PyTorch's F.cosine_similarity default
+
+// Per sample over d elements; dot products and norms accumulate in double.
+template <class T>
+void cosine_forward(Index n, Index d, const T* a, const T* b, T* y) {
+#pragma omp parallel for schedule(static)
+  for (Index i = 0; i < n; ++i) {
+    double ab = 0, aa = 0, bb = 0;
+    for (Index j = 0; j < d; ++j) {
+      const double u = a[i * d + j], v = b[i * d + j];
+      ab += u * v;
+      aa += u * u;
+      bb += v * v;
+    }
+    y[i] = static_cast<T>(ab / (std::max(std::sqrt(aa), kCosineEps) * std::max(std::sqrt(bb), kCosineEps)));
+  }
+}
+
+// d cos / da = b / (|a||b|) - cos a / |a|^2 (the second term vanishes where |a| is clamped).
+template <class T>
+void cosine_backward(Index n, Index d, const T* a, const T* b, const T* dy, T* da, T* db) {
+#pragma omp parallel for schedule(static)
+  for (Index i = 0; i < n; ++i) {
+    double ab = 0, aa = 0, bb = 0;
+    for (Index j = 0; j < d; ++j) {
+      const double u = a[i * d + j], v = b[i * d + j];
+      ab += u * v;
+      aa += u * u;
+      bb += v * v;
+    }
+    const double na = std::sqrt(aa), nb = std::sqrt(bb);
+    const double ca = std::max(na, kCosineEps), cb = std::max(nb, kCosineEps);
+    const double cos = ab / (ca * cb);
+    const double ka = na >= kCosineEps ? cos / (ca * ca) : 0.0, kb = nb >= kCosineEps ? cos / (cb * cb) : 0.0;
+    const double g = dy[i], inv = 1.0 / (ca * cb);
+    for (Index j = 0; j < d; ++j) {
+      const double u = a[i * d + j], v = b[i * d + j];
+      if (da) da[i * d + j] = static_cast<T>(g * (v * inv - ka * u));
+      if (db) db[i * d + j] = static_cast<T>(g * (u * inv - kb * v));
+    }
+  }
+}
+
+template <class T>
+void mse_forward(Index n, Index d, const T* a, const T* b, T* y) {
+#pragma omp parallel for schedule(static)
+  for (Index i = 0; i < n; ++i) {
+    double s = 0;
+    for (Index j = 0; j < d; ++j) {
+      const double e = static_cast<double>(a[i * d + j]) - b[i * d + j];
+      s += e * e;
+    }
+    y[i] = static_cast<T>(s / static_cast<double>(d));
+  }
+}
+
+template <class T>
+void mse_backward(Index n, Index d, const T* a, const T* b, const T* dy, T* da, T* db) {
+#pragma omp parallel for schedule(static)
+  for (Index i = 0; i < n; ++i) {
+    const T g = T(2) * dy[i] / static_cast<T>(d);
+    for (Index j = 0; j < d; ++j) {
+      const T e = a[i * d + j] - b[i * d + j];
+      if (da) da[i * d + j] = g * e;
+      if (db) db[i * d + j] = -g * e;
+    }
+  }
+}
+
+}  // namespace morphokd::ref
