@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <ostream>
 #include <span>
 #include <string>
 
@@ -47,7 +48,6 @@ class Tensor {
   Index dim(int i) const { return shape_[i]; }
   Index numel() const { return shape_.numel(); }
   Index stride(int i) const { return strides_[static_cast<std::size_t>(i)]; }
-  bool defined() const { return data_ != nullptr || numel() == 0; }
   bool is_contiguous() const;
 
   float* data() { return data_; }
@@ -70,6 +70,8 @@ class Tensor {
   std::array<Index, Shape::kMaxRank> strides_{};
   void set_contiguous_strides();
 };
+
+inline std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << s.str(); }
 
 // Checks used at every op and module boundary; the message names `what`.
 void check_shape(const Tensor& t, const Shape& expected, const char* what);

@@ -15,7 +15,8 @@ void need_rank4(const Shape& in, const char* who) {
 
 Conv2d::Conv2d(Index in_channels, Index out_channels, bool with_bias)
     : weight(make_param("weight", {out_channels, in_channels, 3, 3})),
-      bias(with_bias ? make_param("bias", {out_channels}) : Parameter{"bias", {}, {}}) {}
+      bias(make_param("bias", {with_bias ? out_channels : 0})),
+      has_bias_(with_bias) {}
 
 Shape Conv2d::output_shape(const Shape& in) const {
   need_rank4(in, "Conv2d");
@@ -103,7 +104,8 @@ void BatchNorm2d::backward(const Tensor& x, const Tensor&, const Tensor& dy, Ten
 
 Linear::Linear(Index in_features, Index out_features, bool with_bias)
     : weight(make_param("weight", {out_features, in_features})),
-      bias(with_bias ? make_param("bias", {out_features}) : Parameter{"bias", {}, {}}) {}
+      bias(make_param("bias", {with_bias ? out_features : 0})),
+      has_bias_(with_bias) {}
 
 Shape Linear::output_shape(const Shape& in) const {
   if (in.rank() != 2 || in[1] != weight.value.dim(1))
@@ -112,16 +114,16 @@ Shape Linear::output_shape(const Shape& in) const {
 }
 
 void Linear::forward(const Tensor& x, Tensor& y) {
-  ops::linear_forward(x, weight.value, bias.value.numel() ? &bias.value : nullptr, y);
+  ops::linear_forward(x, weight.value, has_bias() ? &bias.value : nullptr, y);
 }
 
 void Linear::backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx, bool param_grads) {
-  if (param_grads) ops::linear_backward_weights(x, dy, weight.grad, bias.value.numel() ? &bias.grad : nullptr);
+  if (param_grads) ops::linear_backward_weights(x, dy, weight.grad, has_bias() ? &bias.grad : nullptr);
   if (dx) ops::linear_backward_data(dy, weight.value, *dx);
 }
 
 std::vector<Parameter*> Linear::parameters() {
-  if (bias.value.numel()) return {&weight, &bias};
+  if (has_bias()) return {&weight, &bias};
   return {&weight};
 }
 

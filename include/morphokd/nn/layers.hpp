@@ -14,8 +14,11 @@ class Conv2d final : public Module {
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx, bool param_grads) override;
   std::vector<Parameter*> parameters() override;
   Parameter weight;  // [Co, Ci, 3, 3]
-  Parameter bias;    // [Co]; empty when the conv has no bias
-  bool has_bias() const { return bias.value.numel() > 0; }
+  Parameter bias;    // [Co]; unused when the conv has no bias
+  bool has_bias() const { return has_bias_; }
+
+ private:
+  bool has_bias_;
 };
 
 class ReLU final : public Module {
@@ -67,7 +70,11 @@ class Linear final : public Module {
   void forward(const Tensor& x, Tensor& y) override;
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx, bool param_grads) override;
   std::vector<Parameter*> parameters() override;
-  Parameter weight, bias;  // [O, I], [O]
+  Parameter weight, bias;  // [O, I], [O]; bias unused when has_bias() is false
+  bool has_bias() const { return has_bias_; }
+
+ private:
+  bool has_bias_;
 };
 
 // [N, C, H, W] -> [N, C*H*W] (a copy into the planned buffer; gradients likewise).

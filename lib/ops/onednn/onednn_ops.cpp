@@ -364,6 +364,9 @@ void batchnorm_backward(const Tensor& x, const Tensor& dy, const Tensor& gamma, 
   e.prim.execute(ctx().strm, {{DNNL_ARG_SRC, wrap(x)},
                               {DNNL_ARG_DIFF_DST, wrap(dy)},
                               {DNNL_ARG_SCALE, wrap(gamma)},
+                              // oneDNN 2.6 refuses to run without a shift argument although the
+                              // gradient does not depend on it; any [C] buffer will do.
+                              {DNNL_ARG_SHIFT, wrap(gamma)},
                               {DNNL_ARG_MEAN, wrap(mean)},
                               {DNNL_ARG_VARIANCE, wrap(var)},
                               {DNNL_ARG_DIFF_SRC, wrap(dx)},

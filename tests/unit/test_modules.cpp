@@ -1,0 +1,152 @@
+// Modules and containers: PyTorch naming, parameter counts, gradient routing through
+// Sequential (injection at several outputs, frozen parameters), state-dict errors.
+#define BOOST_TEST_MODULE modules
+#include <boost/test/unit_test.hpp>
+#include <cmath>
+
+#include "morphokd/error.hpp"
+#include "morphokd/models/vgg16.hpp"
+#include "morphokd/nn/layers.hpp"
+#include "morphokd/nn/optim.hpp"
+#include "morphokd/random.hpp"
+
+using namespace morphokd;
+
+namespace {
+void fill_uniform(Tensor& t, std::uint64_t seed, float scale = 1.0f) {
+  for (Index i = 0; i < t.numel(); ++i) t.data()[i] = scale * static_cast<float>(2 * uniform01(seed, i) - 1);
+}
+
+std::unique_ptr<nn::Sequential> small_net() {
+  auto net = std::make_unique<nn::Sequential>("features");
+  net->add(std::make_unique<nn::Conv2d>(2, 4, false));
+  net->add(std::make_unique<nn::BatchNorm2d>(4));
+  net->add(std::make_unique<nn::ReLU>());
+  net->add(std::make_unique<nn::MaxPool2d>());
+  net->add(std::make_unique<nn::Conv2d>(4, 3, true));
+  net->add(std::make_unique<nn::ReLU>());
+  std::uint64_t seed = 1;
+  for (auto& [name, p] : net->named_parameters())
+    if (name.find("features.1.") != 0) fill_uniform(p->value, seed++, 0.5f);
+  return net;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(vgg16_structure_matches_torchvision) {
+  auto net = models::vgg16_features();
+  BOOST_TEST(net->size() == 31u);
+  BOOST_TEST(net->num_parameters() == 14714688);  // torchvision vgg16().features
+  const auto params = net->named_parameters();
+  BOOST_TEST(params.size() == 26u);
+  BOOST_TEST(params.front().first == "features.0.weight");
+  BOOST_TEST(params.back().first == "features.28.bias");
+  for (int k : models::kVgg16PoolIndices) BOOST_TEST(net->at(static_cast<std::size_t>(k)).kind() == "MaxPool2d");
+  BOOST_TEST(net->output_shape({1, 3, 64, 64}, 30) == Shape({1, 512, 2, 2}));
+}
+
+BOOST_AUTO_TEST_CASE(state_dict_names_and_round_trip) {
+  auto a = small_net();
+  const SafetensorsFile sd = a->state_dict();
+  for (const char* name : {"features.0.weight", "features.1.weight", "features.1.bias", "features.1.running_mean",
+                           "features.1.running_var", "features.1.num_batches_tracked", "features.4.weight", "features.4.bias"})
+    BOOST_TEST(sd.contains(name), name);
+  BOOST_TEST(sd.tensors.size() == 8u);
+  BOOST_TEST((sd.tensors.at("features.1.num_batches_tracked").stored == StDType::i64));
+  auto b = std::make_unique<nn::Sequential>("features");
+  b->add(std::make_unique<nn::Conv2d>(2, 4, false));
+  b->add(std::make_unique<nn::BatchNorm2d>(4));
+  b->add(std::make_unique<nn::ReLU>());
+  b->add(std::make_unique<nn::MaxPool2d>());
+  b->add(std::make_unique<nn::Conv2d>(4, 3, true));
+  b->add(std::make_unique<nn::ReLU>());
+  b->load_state_dict(parse_safetensors(encode_safetensors(sd), "sd"), "sd");
+  Tensor x = Tensor::empty({2, 2, 6, 6});
+  fill_uniform(x, 99);
+  const Tensor ya = a->forward(x).clone();
+  const Tensor& yb = b->forward(x);
+  BOOST_TEST(std::memcmp(ya.data(), yb.data(), sizeof(float) * ya.numel()) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(load_state_dict_errors_name_the_file) {
+  auto net = small_net();
+  SafetensorsFile sd = net->state_dict();
+  sd.tensors.erase("features.4.bias");
+  try {
+    net->load_state_dict(sd, "weights.safetensors");
+    BOOST_ERROR("missing tensor accepted");
+  } catch (const Error& e) {
+    BOOST_TEST(std::string(e.what()) == "weights.safetensors: missing tensor 'features.4.bias'");
+  }
+  sd = net->state_dict();
+  sd.tensors["features.0.weight"].values = Tensor::zeros({4, 2, 3, 1});
+  BOOST_CHECK_THROW(net->load_state_dict(sd, "w"), Error);
+}
+
+// Gradients injected at two outputs equal the sum of the two separate backward passes.
+BOOST_AUTO_TEST_CASE(backward_sums_injected_gradients) {
+  auto net = small_net();
+  Tensor x = Tensor::empty({2, 2, 6, 6});
+  fill_uniform(x, 5);
+  net->forward(x);
+  Tensor g3 = Tensor::empty(net->output(3).shape()), g5 = Tensor::empty(net->output(5).shape());
+  fill_uniform(g3, 6);
+  fill_uniform(g5, 7);
+  Tensor dx_both = Tensor::empty(x.shape()), dx3 = Tensor::empty(x.shape()), dx5 = Tensor::empty(x.shape());
+  net->backward({{3, g3}, {5, g5}}, true, &dx_both);
+  const Tensor w_both = dynamic_cast<nn::Conv2d&>(net->at(0)).weight.grad.clone();
+  net->backward({{3, g3}}, true, &dx3);
+  const Tensor w3 = dynamic_cast<nn::Conv2d&>(net->at(0)).weight.grad.clone();
+  net->backward({{5, g5}}, true, &dx5);
+  const Tensor& w5 = dynamic_cast<nn::Conv2d&>(net->at(0)).weight.grad;
+  for (Index i = 0; i < x.numel(); ++i)
+    BOOST_TEST(std::fabs(dx_both.data()[i] - (dx3.data()[i] + dx5.data()[i])) <= 1e-5f);
+  for (Index i = 0; i < w5.numel(); ++i)
+    BOOST_TEST(std::fabs(w_both.data()[i] - (w3.data()[i] + w5.data()[i])) <= 1e-5f);
+}
+
+// A frozen network (the teacher) passes data gradients without touching parameter grads.
+BOOST_AUTO_TEST_CASE(frozen_backward_leaves_parameter_grads) {
+  auto net = small_net();
+  net->eval();
+  for (auto& [name, p] : net->named_parameters()) p->grad.fill(7.0f);
+  Tensor x = Tensor::empty({1, 2, 6, 6});
+  fill_uniform(x, 8);
+  net->forward(x);
+  Tensor g = Tensor::full(net->output(5).shape(), 1.0f), dx = Tensor::full(x.shape(), NAN);
+  net->backward({{5, g}}, false, &dx);
+  for (auto& [name, p] : net->named_parameters())
+    for (float v : p->grad.span()) BOOST_TEST(v == 7.0f);
+  BOOST_TEST(find_non_finite(dx.span()) == -1);
+}
+
+// The pretraining stack end to end: conv-relu-gap-linear + softmax CE, SGD lowers the loss.
+BOOST_AUTO_TEST_CASE(classifier_trains) {
+  nn::Sequential net("net");
+  net.add(std::make_unique<nn::Conv2d>(1, 8, true));
+  net.add(std::make_unique<nn::ReLU>());
+  net.add(std::make_unique<nn::GlobalAvgPool>());
+  net.add(std::make_unique<nn::Linear>(8, 2));
+  std::uint64_t seed = 11;
+  for (auto& [name, p] : net.named_parameters()) fill_uniform(p->value, seed++, 0.5f);
+  // Class 1 images are bright, class 0 dark.
+  Tensor x = Tensor::empty({8, 1, 4, 4});
+  std::vector<std::int64_t> labels;
+  for (Index n = 0; n < 8; ++n) {
+    labels.push_back(n % 2);
+    for (Index i = 0; i < 16; ++i) x.data()[n * 16 + i] = (n % 2 ? 1.0f : -1.0f) + 0.1f * static_cast<float>(uniform01(3, n * 16 + i));
+  }
+  std::vector<nn::Parameter*> params;
+  for (auto& [name, p] : net.named_parameters()) params.push_back(p);
+  nn::Sgd opt(params, {0.5f, 0.9f});
+  Tensor probs = Tensor::empty({8, 2}), dlogits = Tensor::empty({8, 2});
+  double first = 0, last = 0;
+  for (int step = 0; step < 30; ++step) {
+    const double loss = ops::softmax_cross_entropy_forward(net.forward(x), labels, probs);
+    if (step == 0) first = loss;
+    last = loss;
+    ops::softmax_cross_entropy_backward(probs, labels, 1.0f, dlogits);
+    net.backward({{3, dlogits}}, true, nullptr);
+    opt.step();
+  }
+  BOOST_TEST(last < 0.1 * first, "loss " << first << " -> " << last);
+}

@@ -1,0 +1,182 @@
+// Runs every registered op case through: (1) a finite-difference gradient check of the
+// reference kernels in double precision, (2) oneDNN vs reference in float, forward and
+// backward, (3) bit-exact backend agreement on small-integer data where the op's
+// arithmetic is exact. Also fails if any op in ops::Op has no case.
+#define BOOST_TEST_MODULE op_harness
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+#include <cmath>
+#include <set>
+
+#include "morphokd/random.hpp"
+#include "morphokd/runtime.hpp"
+#include "op_cases.hpp"
+
+using namespace morphokd;
+using test::InputKind;
+using test::OpCase;
+
+namespace {
+
+const std::vector<OpCase>& cases() {
+  static const std::vector<OpCase> c = test::all_op_cases();
+  return c;
+}
+
+// Deterministic inputs for case `seed`, input `which`.
+std::vector<double> make_input(const Shape& s, InputKind kind, std::uint64_t seed, bool integers) {
+  std::vector<double> v(static_cast<std::size_t>(s.numel()));
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const double u = uniform01(seed, i);
+    if (integers) {
+      v[i] = kind == InputKind::positive ? std::floor(1 + 3 * u) : std::floor(7 * u) - 3;  // exact small integers
+    } else if (kind == InputKind::positive) {
+      v[i] = 0.5 + u;
+    } else if (kind == InputKind::no_kinks) {
+      // distinct values on a grid of step 1/(2n) shuffled by a permutation: no ties, |x| >= 0.05
+      const double r = (static_cast<double>((i * 7919 + seed) % v.size()) + 0.5) / static_cast<double>(v.size());
+      v[i] = (r < 0.5 ? -1.0 : 1.0) * (0.05 + std::fabs(2 * r - 1));
+    } else {
+      v[i] = 2 * u - 1;
+    }
+  }
+  return v;
+}
+
+Tensor to_tensor(const Shape& s, const std::vector<double>& v) {
+  Tensor t = Tensor::empty(s);
+  for (std::size_t i = 0; i < v.size(); ++i) t.data()[i] = static_cast<float>(v[i]);
+  return t;
+}
+
+struct DoubleRun {
+  std::vector<std::vector<double>> in, out, dout, din;
+};
+
+std::vector<const double*> cptrs(const std::vector<std::vector<double>>& b) {
+  std::vector<const double*> p;
+  for (auto& x : b) p.push_back(x.data());
+  return p;
+}
+std::vector<double*> ptrs(std::vector<std::vector<double>>& b) {
+  std::vector<double*> p;
+  for (auto& x : b) p.push_back(x.data());
+  return p;
+}
+
+double weighted_output(const OpCase& c, const std::vector<std::vector<double>>& in,
+                       const std::vector<std::vector<double>>& r) {
+  std::vector<std::vector<double>> out;
+  for (const Shape& s : c.outputs) out.emplace_back(static_cast<std::size_t>(s.numel()));
+  c.fwd_d(cptrs(in), ptrs(out));
+  double l = 0;
+  for (std::size_t k = 0; k < out.size(); ++k)
+    for (std::size_t i = 0; i < out[k].size(); ++i) l += out[k][i] * r[k][i];
+  return l;
+}
+
+std::string case_name(std::size_t i) { return cases()[i].label; }
+
+// Float run of one backend: outputs followed by input gradients.
+std::vector<Tensor> float_run(const OpCase& c, Backend b, const std::vector<Tensor>& in, const std::vector<Tensor>& dout) {
+  BackendScope scope(b);
+  std::vector<Tensor> out, din;
+  for (const Shape& s : c.outputs) out.push_back(Tensor::full(s, NAN));
+  for (const Shape& s : c.inputs) din.push_back(Tensor::full(s, NAN));  // overwrite convention: no stale values survive
+  c.fwd_f(in, out);
+  c.bwd_f(in, out, dout, din);
+  std::vector<Tensor> all = out;
+  for (std::size_t k = 0; k < din.size(); ++k)
+    if (c.differentiable[k]) all.push_back(din[k]);
+  return all;
+}
+
+double max_abs(const Tensor& t) {
+  double m = 0;
+  for (float v : t.span()) m = std::max(m, static_cast<double>(std::fabs(v)));
+  return m;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(every_op_has_a_harness_case) {
+  std::set<ops::Op> covered;
+  for (const OpCase& c : cases()) covered.insert(c.op);
+  for (int i = 0; i < static_cast<int>(ops::Op::kCount); ++i)
+    BOOST_TEST(covered.count(static_cast<ops::Op>(i)) == 1u, "op " << ops::op_name(static_cast<ops::Op>(i)) << " has no harness case");
+}
+
+// Central differences on L = sum_k <out_k, r_k> in double; step 1e-6 leaves truncation
+// error ~1e-12 and rounding ~1e-10, so 1e-6 (relative to max(1, |g|)) is a real bound.
+BOOST_DATA_TEST_CASE(gradient_matches_finite_differences, boost::unit_test::data::xrange(cases().size()), idx) {
+  const OpCase& c = cases()[idx];
+  BOOST_TEST_CONTEXT(case_name(idx)) {
+    DoubleRun run;
+    for (std::size_t k = 0; k < c.inputs.size(); ++k) run.in.push_back(make_input(c.inputs[k], c.kinds[k], 100 * idx + k, false));
+    for (std::size_t k = 0; k < c.outputs.size(); ++k) {
+      run.out.emplace_back(static_cast<std::size_t>(c.outputs[k].numel()));
+      run.dout.push_back(make_input(c.outputs[k], InputKind::uniform, 100 * idx + 50 + k, false));
+    }
+    for (const Shape& s : c.inputs) run.din.emplace_back(static_cast<std::size_t>(s.numel()), NAN);
+    c.fwd_d(cptrs(run.in), ptrs(run.out));
+    c.bwd_d(cptrs(run.in), cptrs(run.out), cptrs(run.dout), ptrs(run.din));
+    constexpr double h = 1e-6;
+    for (std::size_t k = 0; k < c.inputs.size(); ++k) {
+      if (!c.differentiable[k]) continue;
+      const std::size_t n = run.in[k].size();
+      const std::size_t stride = std::max<std::size_t>(1, n / 64);  // up to ~64 probes per input
+      for (std::size_t i = 0; i < n; i += stride) {
+        auto in = run.in;
+        in[k][i] += h;
+        const double lp = weighted_output(c, in, run.dout);
+        in[k][i] -= 2 * h;
+        const double lm = weighted_output(c, in, run.dout);
+        const double numeric = (lp - lm) / (2 * h), analytic = run.din[k][i];
+        BOOST_TEST(std::fabs(numeric - analytic) <= 1e-6 * std::max(1.0, std::fabs(analytic)),
+                   "input " << k << " element " << i << ": analytic " << analytic << " numeric " << numeric);
+      }
+    }
+  }
+}
+
+// Float32, different summation orders: agreement within 1e-5 of the largest magnitude.
+BOOST_DATA_TEST_CASE(onednn_agrees_with_reference, boost::unit_test::data::xrange(cases().size()), idx) {
+  if (!backend_available(Backend::onednn)) return;
+  const OpCase& c = cases()[idx];
+  BOOST_TEST_CONTEXT(case_name(idx)) {
+    std::vector<Tensor> in, dout;
+    for (std::size_t k = 0; k < c.inputs.size(); ++k) in.push_back(to_tensor(c.inputs[k], make_input(c.inputs[k], c.kinds[k], 7 * idx + k, false)));
+    for (std::size_t k = 0; k < c.outputs.size(); ++k) dout.push_back(to_tensor(c.outputs[k], make_input(c.outputs[k], InputKind::uniform, 7 * idx + 40 + k, false)));
+    const auto r = float_run(c, Backend::reference, in, dout);
+    const auto o = float_run(c, Backend::onednn, in, dout);
+    for (std::size_t k = 0; k < r.size(); ++k) {
+      const double scale = std::max(1e-30, max_abs(r[k]));
+      double worst = 0;
+      for (Index i = 0; i < r[k].numel(); ++i) worst = std::max(worst, std::fabs(double(r[k].data()[i]) - o[k].data()[i]));
+      BOOST_TEST(worst / scale <= 1e-5, "tensor " << k << " rel diff " << worst / scale);
+    }
+  }
+}
+
+// Small integers: every product and partial sum is exact in float32, so any summation
+// order gives the same bits; a mismatch is a real indexing bug, not rounding.
+BOOST_DATA_TEST_CASE(backends_agree_exactly_on_integers, boost::unit_test::data::xrange(cases().size()), idx) {
+  const OpCase& c = cases()[idx];
+  if (!c.exact_on_integers || !backend_available(Backend::onednn)) return;
+  BOOST_TEST_CONTEXT(case_name(idx)) {
+    std::vector<Tensor> in, dout;
+    for (std::size_t k = 0; k < c.inputs.size(); ++k) in.push_back(to_tensor(c.inputs[k], make_input(c.inputs[k], c.kinds[k], 3 * idx + k, true)));
+    for (std::size_t k = 0; k < c.outputs.size(); ++k) dout.push_back(to_tensor(c.outputs[k], make_input(c.outputs[k], InputKind::uniform, 3 * idx + 40 + k, true)));
+    // Max-pool needs distinct window values for a unique winner: add a per-element offset that stays exact.
+    if (c.op == ops::Op::maxpool2x2)
+      for (Index i = 0; i < in[0].numel(); ++i) in[0].data()[i] = static_cast<float>((i * 37) % 101);
+    const auto r = float_run(c, Backend::reference, in, dout);
+    const auto o = float_run(c, Backend::onednn, in, dout);
+    // Equal as numbers (oneDNN's ReLU backward writes -0.0 where x = 0 and dy < 0).
+    for (std::size_t k = 0; k < r.size(); ++k) {
+      Index mismatches = 0;
+      for (Index i = 0; i < r[k].numel(); ++i) mismatches += r[k].data()[i] != o[k].data()[i];
+      BOOST_TEST(mismatches == 0, "tensor " << k << ": " << mismatches << " elements differ");
+    }
+  }
+}
