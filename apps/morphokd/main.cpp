@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   CLI::App app{"morphokd: abnormal sperm-cell detection by knowledge distillation (CPU)"};
   app.set_version_flag("--version", morphokd::build_info());
   app.require_subcommand(1);
+  app.fallthrough();  // global options may also follow the subcommand
   std::string backend;
   int threads = 0;
   app.add_option("--backend", backend, "Compute backend: onednn or reference (default: $MORPHOKD_BACKEND, else onednn)")
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   try {
+    morphokd::current_backend();  // rejects a bad MORPHOKD_BACKEND before any work
     if (!backend.empty()) morphokd::set_backend(morphokd::parse_backend(backend));
     if (threads > 0) morphokd::set_num_threads(threads);
     if (app.got_subcommand("forward")) forward();
