@@ -24,6 +24,7 @@ namespace {
 
 struct ForwardArgs {
   std::string model = "vgg16", weights, input, dump;
+  Index limit = 0;
 };
 
 // Removes a half-written directory unless released.
@@ -36,26 +37,38 @@ struct TempDir {
   }
 };
 
-Tensor read_images(const std::string& path) {
+// N x 3 x H x W float as stored, or MHSMA-layout grayscale cells N x H x W (uint8 0-255
+// scaled by 1/255, float taken as 0-1) replicated to 3 channels. At most `limit` images.
+Tensor read_images(const std::string& path, Index limit) {
   NpyDType stored{};
   Tensor x = read_npy(path, &stored);
-  if (stored != NpyDType::f32) std::cerr << "morphokd: note: " << path << ": " << npy_dtype_name(stored) << " converted to float32\n";
+  if (x.rank() == 3) {
+    const Index n = x.dim(0), hw = x.dim(1) * x.dim(2);
+    const float scale = stored == NpyDType::u8 ? 1.0f / 255.0f : 1.0f;
+    Tensor rgb = Tensor::empty({n, 3, x.dim(1), x.dim(2)});
+    for (Index i = 0; i < n; ++i)
+      for (Index c = 0; c < 3; ++c)
+        for (Index j = 0; j < hw; ++j) rgb.data()[(i * 3 + c) * hw + j] = x.data()[i * hw + j] * scale;
+    x = rgb;
+  } else if (stored != NpyDType::f32) {
+    std::cerr << "morphokd: note: " << path << ": " << npy_dtype_name(stored) << " converted to float32\n";
+  }
   if (x.rank() != 4 || x.dim(1) != 3)
-    fail(path + ": expected an N x 3 x H x W array, got shape " + x.shape().str());
+    fail(path + ": expected an N x 3 x H x W array or N x H x W gray cells, got shape " + x.shape().str());
   if (x.dim(0) < 1) fail(path + ": empty batch (N = 0)");
   if (x.dim(2) < 32 || x.dim(3) < 32)
     fail(path + ": VGG16's five 2x2 pools need H, W >= 32, got shape " + x.shape().str());
   if (const Index bad = find_non_finite(x.span()); bad >= 0)
     fail(path + ": non-finite value (NaN or Inf) at flat index " + std::to_string(bad));
-  return x;
+  return limit > 0 && limit < x.dim(0) ? x.slice(0, limit) : x;
 }
 
 void run_forward(const ForwardArgs& a) {
   if (a.model != "vgg16") fail("--model: unknown model '" + a.model + "' (supported: vgg16)");
   const fs::path dump(a.dump);
   if (fs::exists(dump)) fail(a.dump + ": already exists; choose a new dump directory");
-  const Tensor x = read_images(a.input);
-  auto net = models::load_vgg16_features(a.weights);
+  const Tensor x = read_images(a.input, a.limit);
+  auto net = models::open_vgg16_teacher(a.weights);
 
   const fs::path parent = dump.has_parent_path() ? dump.parent_path() : fs::path(".");
   if (!fs::is_directory(parent)) fail(a.dump + ": parent directory does not exist");
@@ -86,8 +99,13 @@ Action add_forward_command(CLI::App& app) {
   auto args = std::make_shared<ForwardArgs>();
   CLI::App* cmd = app.add_subcommand("forward", "Run VGG16 features and dump every layer's output (audit)");
   cmd->add_option("--model", args->model, "Network (vgg16)")->capture_default_str();
-  cmd->add_option("--weights", args->weights, "safetensors with features.{i}.weight/bias (torchvision names)")->required();
-  cmd->add_option("--input", args->input, "float32 .npy of shape N x 3 x H x W (H, W >= 32)")->required();
+  cmd->add_option("--weights", args->weights,
+                  "Teacher: a .safetensors with features.{i}.weight/bias (torchvision names; other tensors ignored) "
+                  "or random:SEED (Xavier-uniform, zero biases)")->required();
+  cmd->add_option("--input", args->input,
+                  ".npy: N x 3 x H x W float32, or N x H x W gray cells (uint8 0-255 is divided by 255; float taken "
+                  "as 0-1) replicated to 3 channels; H, W >= 32")->required();
+  cmd->add_option("--limit", args->limit, "Only the first N images (0: all)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--dump", args->dump, "New directory for features.{i}.npy, i = 0..30")->required();
   return [args] { run_forward(*args); };
 }

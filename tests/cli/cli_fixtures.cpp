@@ -40,7 +40,20 @@ void make(const fs::path& dir) {
   write_npy((dir / "x.npy").string(), x);
   x.data()[17] = NAN;
   write_npy((dir / "nan.npy").string(), x);
-  write_npy((dir / "rank3.npy").string(), Tensor::zeros({3, 32, 32}));
+  write_npy((dir / "rank2.npy").string(), Tensor::zeros({32, 32}));
+  // MHSMA layout: uint8 gray cells N x 64 x 64.
+  std::string hdr = "{'descr': '|u1', 'fortran_order': False, 'shape': (4, 64, 64), }";
+  hdr.append(117 - hdr.size(), ' ');
+  hdr += '\n';
+  std::string cells = std::string("\x93NUMPY\x01\x00", 8) + char(hdr.size()) + char(0) + hdr;
+  for (int i = 0; i < 4 * 64 * 64; ++i) cells += char((i * 37) % 256);
+  write_file_atomic((dir / "cells_u8.npy").string(), std::as_bytes(std::span(cells.data(), cells.size())));
+  Tensor rgb = Tensor::empty({3, 3, 64, 64});
+  for (Index n = 0; n < 3; ++n)
+    for (Index c = 0; c < 3; ++c)
+      for (Index j = 0; j < 64 * 64; ++j)
+        rgb.data()[(n * 3 + c) * 4096 + j] = static_cast<float>(((n * 4096 + j) * 37) % 256) * (1.0f / 255.0f);
+  write_npy((dir / "cells_rgb.npy").string(), rgb);
   write_npy((dir / "small.npy").string(), Tensor::zeros({1, 3, 16, 16}));
   write_npy((dir / "gray.npy").string(), Tensor::zeros({1, 1, 32, 32}));
   const auto xb = encode_npy(Tensor::zeros({1, 3, 32, 32}));

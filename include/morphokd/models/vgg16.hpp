@@ -2,6 +2,7 @@
 // 13 conv 3x3 (with bias) + ReLU, max-pool 2x2 after each of the 5 blocks.
 #pragma once
 #include <array>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -19,5 +20,13 @@ std::unique_ptr<nn::Sequential> vgg16_features(int in_channels = 3);
 // Loads features.{i}.weight/bias from a safetensors file (torchvision names); other
 // tensors in the file (classifier.*) are ignored. Errors name the file.
 std::unique_ptr<nn::Sequential> load_vgg16_features(const std::string& path);
+
+// Xavier-uniform conv weights (bound sqrt(6 / (9 Cin + 9 Cout))), zero biases, as the
+// MKD reference's untrained VGG. Value i of the conv at module index k is drawn from the
+// counter-based stream (seed * 64 + k, i): the same on every machine and thread count.
+void init_vgg16_xavier(nn::Sequential& net, std::uint64_t seed);
+
+// A teacher spec: "random:SEED" or a .safetensors path. Returns the network in eval mode.
+std::unique_ptr<nn::Sequential> open_vgg16_teacher(const std::string& spec);
 
 }  // namespace morphokd::models
