@@ -17,7 +17,8 @@ void fill_uniform(Tensor& t, std::uint64_t seed, float scale = 1.0f) {
   for (Index i = 0; i < t.numel(); ++i) t.data()[i] = scale * static_cast<float>(2 * uniform01(seed, i) - 1);
 }
 
-std::unique_ptr<nn::Sequential> small_net() {
+// conv(no bias)-BN-ReLU-pool-conv(bias)-ReLU, parameters zero until small_net() fills them.
+std::unique_ptr<nn::Sequential> small_net_layout() {
   auto net = std::make_unique<nn::Sequential>("features");
   net->add(std::make_unique<nn::Conv2d>(2, 4, false));
   net->add(std::make_unique<nn::BatchNorm2d>(4));
@@ -25,6 +26,11 @@ std::unique_ptr<nn::Sequential> small_net() {
   net->add(std::make_unique<nn::MaxPool2d>());
   net->add(std::make_unique<nn::Conv2d>(4, 3, true));
   net->add(std::make_unique<nn::ReLU>());
+  return net;
+}
+
+std::unique_ptr<nn::Sequential> small_net() {
+  auto net = small_net_layout();
   std::uint64_t seed = 1;
   for (auto& [name, p] : net->named_parameters())
     if (name.find("features.1.") != 0) fill_uniform(p->value, seed++, 0.5f);
@@ -52,13 +58,7 @@ BOOST_AUTO_TEST_CASE(state_dict_names_and_round_trip) {
     BOOST_TEST(sd.contains(name), name);
   BOOST_TEST(sd.tensors.size() == 8u);
   BOOST_TEST((sd.tensors.at("features.1.num_batches_tracked").stored == StDType::i64));
-  auto b = std::make_unique<nn::Sequential>("features");
-  b->add(std::make_unique<nn::Conv2d>(2, 4, false));
-  b->add(std::make_unique<nn::BatchNorm2d>(4));
-  b->add(std::make_unique<nn::ReLU>());
-  b->add(std::make_unique<nn::MaxPool2d>());
-  b->add(std::make_unique<nn::Conv2d>(4, 3, true));
-  b->add(std::make_unique<nn::ReLU>());
+  auto b = small_net_layout();
   b->load_state_dict(parse_safetensors(encode_safetensors(sd), "sd"), "sd");
   Tensor x = Tensor::empty({2, 2, 6, 6});
   fill_uniform(x, 99);

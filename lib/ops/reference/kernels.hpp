@@ -306,19 +306,28 @@ void softmax_cross_entropy_backward(Index n, Index k, const T* probs, const std:
 
 constexpr double kCosineEps = 1e-8;  // PyTorch's F.cosine_similarity default
 
-// Per sample over d elements; dot products and norms accumulate in double.
+// a.b, |a|^2, |b|^2 of one sample, accumulated in double.
+struct DotNorms {
+  double ab = 0, aa = 0, bb = 0;
+};
+template <class T>
+DotNorms dot_norms(Index d, const T* a, const T* b) {
+  DotNorms r;
+  for (Index j = 0; j < d; ++j) {
+    const double u = a[j], v = b[j];
+    r.ab += u * v;
+    r.aa += u * u;
+    r.bb += v * v;
+  }
+  return r;
+}
+
 template <class T>
 void cosine_forward(Index n, Index d, const T* a, const T* b, T* y) {
 #pragma omp parallel for schedule(static)
   for (Index i = 0; i < n; ++i) {
-    double ab = 0, aa = 0, bb = 0;
-    for (Index j = 0; j < d; ++j) {
-      const double u = a[i * d + j], v = b[i * d + j];
-      ab += u * v;
-      aa += u * u;
-      bb += v * v;
-    }
-    y[i] = static_cast<T>(ab / (std::max(std::sqrt(aa), kCosineEps) * std::max(std::sqrt(bb), kCosineEps)));
+    const DotNorms s = dot_norms(d, a + i * d, b + i * d);
+    y[i] = static_cast<T>(s.ab / (std::max(std::sqrt(s.aa), kCosineEps) * std::max(std::sqrt(s.bb), kCosineEps)));
   }
 }
 
@@ -327,16 +336,10 @@ template <class T>
 void cosine_backward(Index n, Index d, const T* a, const T* b, const T* dy, T* da, T* db) {
 #pragma omp parallel for schedule(static)
   for (Index i = 0; i < n; ++i) {
-    double ab = 0, aa = 0, bb = 0;
-    for (Index j = 0; j < d; ++j) {
-      const double u = a[i * d + j], v = b[i * d + j];
-      ab += u * v;
-      aa += u * u;
-      bb += v * v;
-    }
-    const double na = std::sqrt(aa), nb = std::sqrt(bb);
+    const DotNorms s = dot_norms(d, a + i * d, b + i * d);
+    const double na = std::sqrt(s.aa), nb = std::sqrt(s.bb);
     const double ca = std::max(na, kCosineEps), cb = std::max(nb, kCosineEps);
-    const double cos = ab / (ca * cb);
+    const double cos = s.ab / (ca * cb);
     const double ka = na >= kCosineEps ? cos / (ca * ca) : 0.0, kb = nb >= kCosineEps ? cos / (cb * cb) : 0.0;
     const double g = dy[i], inv = 1.0 / (ca * cb);
     for (Index j = 0; j < d; ++j) {
