@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "morphokd/models/vgg.hpp"
 #include "morphokd/nn/module.hpp"
 
 namespace morphokd::models {
@@ -14,6 +15,8 @@ constexpr int kVgg16Modules = 31;
 constexpr std::array<int, 13> kVgg16ConvIndices{0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28};
 constexpr std::array<int, 5> kVgg16PoolIndices{4, 9, 16, 23, 30};
 
+// torchvision's VGG16 features as a VggSpec (bias, no BatchNorm).
+const VggSpec& vgg16_spec();
 // Parameters zero-initialised; names "features.{i}.weight" / ".bias".
 std::unique_ptr<nn::Sequential> vgg16_features(int in_channels = 3);
 
@@ -21,12 +24,8 @@ std::unique_ptr<nn::Sequential> vgg16_features(int in_channels = 3);
 // tensors in the file (classifier.*) are ignored. Errors name the file.
 std::unique_ptr<nn::Sequential> load_vgg16_features(const std::string& path);
 
-// Xavier-uniform conv weights (bound sqrt(6 / (9 Cin + 9 Cout))), zero biases, as the
-// MKD reference's untrained VGG. Value i of the conv at module index k is drawn from the
-// counter-based stream (seed * 64 + k, i): the same on every machine and thread count.
-void init_vgg16_xavier(nn::Sequential& net, std::uint64_t seed);
-
-// A teacher spec: "random:SEED" or a .safetensors path. Returns the network in eval mode.
+// A teacher spec: "random:SEED" (init_xavier, as the MKD reference's untrained VGG) or a
+// .safetensors path. Returns the network in eval mode.
 std::unique_ptr<nn::Sequential> open_vgg16_teacher(const std::string& spec);
 
 }  // namespace morphokd::models

@@ -1,0 +1,30 @@
+// Training augmentation of gray cells [B, 1, H, W]: random horizontal / vertical flips and
+// rotations (bilinear, reflected border; METHOD.md). Every random choice for a sample is a
+// pure function of (seed, epoch, sample id), so a run is reproducible whatever the thread
+// count, batch order or resume point.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "morphokd/tensor.hpp"
+
+namespace morphokd::data {
+
+struct AugmentOptions {
+  bool hflip = false, vflip = false, rotate = false;
+  double flip_probability = 0.5;     // each flip independently
+  double rotate_probability = 1.0;
+  double max_degrees = 180.0;        // angle uniform in [-max, max]
+  bool any() const { return hflip || vflip || rotate; }
+};
+
+// "none", or a comma list of "flip" (both flips), "hflip", "vflip", "rotate". Error naming --augment otherwise.
+AugmentOptions parse_augment(const std::string& text);
+std::string augment_string(const AugmentOptions& o);
+
+// out[b] = augmentation of in[b] for sample ids[b]. Rotation needs OpenCV (Error without).
+void augment_batch(const Tensor& in, Tensor& out, const AugmentOptions& o, std::uint64_t seed, std::uint64_t epoch,
+                   std::span<const std::int64_t> ids);
+
+}  // namespace morphokd::data

@@ -1,0 +1,22 @@
+// A folder of cell images (PNG, JPEG, TIFF, BMP) read through OpenCV as grayscale:
+// 8-bit images scaled by 1/255, 16-bit by 1/65535. A 64x64 image is used as is; any other
+// size is centre-cropped to a square and resized to 64x64 (INTER_AREA when shrinking,
+// INTER_LINEAR when enlarging). Files are taken in name order; other files are skipped.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "morphokd/tensor.hpp"
+
+namespace morphokd::data {
+
+struct ImageFolder {
+  Tensor cells;                     // [N, 1, 64, 64], values in [0, 1]
+  std::vector<std::string> names;   // file names, same order
+};
+
+// Errors (one line, naming the folder or file): missing folder, no images in it, an image
+// OpenCV cannot decode. Built without OpenCV: an Error saying so.
+ImageFolder load_image_folder(const std::string& dir);
+
+}  // namespace morphokd::data
