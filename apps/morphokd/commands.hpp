@@ -8,5 +8,9 @@ namespace morphokd::cli {
 using Action = std::function<void()>;
 
 Action add_forward_command(CLI::App& app);
+Action add_train_command(CLI::App& app);
+Action add_eval_command(CLI::App& app);
+Action add_score_command(CLI::App& app);
+Action add_info_command(CLI::App& app);
 
 }  // namespace morphokd::cli

@@ -3,6 +3,8 @@
 #include <iostream>
 #include <new>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "commands.hpp"
 #include "morphokd/error.hpp"
@@ -19,7 +21,11 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"onednn", "reference"}));
   app.add_option("--threads", threads, "Threads for OpenMP and oneDNN (default: all cores)")->check(CLI::PositiveNumber);
 
-  morphokd::cli::Action forward = morphokd::cli::add_forward_command(app);
+  namespace cli = morphokd::cli;
+  const std::vector<std::pair<std::string, cli::Action>> commands{
+      {"forward", cli::add_forward_command(app)}, {"train", cli::add_train_command(app)},
+      {"eval", cli::add_eval_command(app)},       {"score", cli::add_score_command(app)},
+      {"info", cli::add_info_command(app)}};
 
   try {
     app.parse(argc, argv);
@@ -30,7 +36,8 @@ int main(int argc, char** argv) {
     morphokd::current_backend();  // rejects a bad MORPHOKD_BACKEND before any work
     if (!backend.empty()) morphokd::set_backend(morphokd::parse_backend(backend));
     if (threads > 0) morphokd::set_num_threads(threads);
-    if (app.got_subcommand("forward")) forward();
+    for (const auto& [name, action] : commands)
+      if (app.got_subcommand(name)) action();
     return 0;
   } catch (const morphokd::Error& e) {
     std::cerr << "morphokd: error: " << e.what() << '\n';

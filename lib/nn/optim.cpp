@@ -37,16 +37,16 @@ Adam::Adam(std::vector<Parameter*> params, AdamOptions o) : options(o), params_(
   check(o.lr >= 0 && o.eps >= 0 && o.weight_decay >= 0, "Adam: learning rate, eps and weight decay must be >= 0");
   check(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1, "Adam: betas must be in [0, 1)");
   for (Parameter* p : params_) {
-    m_.push_back(Tensor::zeros(p->value.shape()));
-    v_.push_back(Tensor::zeros(p->value.shape()));
+    state_.m.push_back(Tensor::zeros(p->value.shape()));
+    state_.v.push_back(Tensor::zeros(p->value.shape()));
   }
 }
 
 void Adam::step() {
-  ++step_;
+  const std::int64_t t = ++state_.step;
   // As torch.optim.Adam: bias corrections in double, applied as float scalars.
-  const double bc1 = 1.0 - std::pow(static_cast<double>(options.beta1), static_cast<double>(step_));
-  const double bc2 = 1.0 - std::pow(static_cast<double>(options.beta2), static_cast<double>(step_));
+  const double bc1 = 1.0 - std::pow(static_cast<double>(options.beta1), static_cast<double>(t));
+  const double bc2 = 1.0 - std::pow(static_cast<double>(options.beta2), static_cast<double>(t));
   const float step_size = static_cast<float>(options.lr / bc1);
   const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
   const float one_minus_b1 = static_cast<float>(1.0 - options.beta1);
@@ -54,8 +54,8 @@ void Adam::step() {
   for (std::size_t k = 0; k < params_.size(); ++k) {
     float* w = params_[k]->value.data();
     const float* g = params_[k]->grad.data();
-    float* m = m_[k].data();
-    float* v = v_[k].data();
+    float* m = state_.m[k].data();
+    float* v = state_.v[k].data();
     const Index n = params_[k]->value.numel();
 #pragma omp parallel for schedule(static)
     for (Index i = 0; i < n; ++i) {

@@ -10,6 +10,7 @@
 #include "morphokd/io/file.hpp"
 #include "morphokd/io/npy.hpp"
 #include "morphokd/io/safetensors.hpp"
+#include "morphokd/io/sha256.hpp"
 
 using namespace morphokd;
 namespace fs = std::filesystem;
@@ -238,4 +239,14 @@ BOOST_AUTO_TEST_CASE(atomic_write_leaves_no_temporaries) {
   BOOST_TEST(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 1);
   expect_error([&] { write_file_atomic((dir / "missing" / "case.file").string(), bytes("x")); }, "cannot create");
   fs::remove_all(dir);
+}
+
+// FIPS 180-4 / NIST example vectors, including the two-block padding case (56 bytes).
+BOOST_AUTO_TEST_CASE(sha256_known_vectors) {
+  BOOST_TEST(sha256_hex(bytes("")) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  BOOST_TEST(sha256_hex(bytes("abc")) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  BOOST_TEST(sha256_hex(bytes("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")) ==
+             "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  BOOST_TEST(sha256_hex(bytes(std::string(1000000, 'a'))) ==
+             "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }

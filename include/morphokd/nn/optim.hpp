@@ -39,13 +39,19 @@ class Adam {
  public:
   Adam(std::vector<Parameter*> params, AdamOptions options);
   void step();
-  std::int64_t steps() const { return step_; }
   AdamOptions options;
+
+  // The complete state, for checkpoints: moments per parameter (in constructor order) and
+  // the step count. Restoring it makes the next step identical to an uninterrupted run's.
+  struct State {
+    std::vector<Tensor> m, v;
+    std::int64_t step = 0;
+  };
+  State& state() { return state_; }
 
  private:
   std::vector<Parameter*> params_;
-  std::vector<Tensor> m_, v_;  // first and second moment, per parameter
-  std::int64_t step_ = 0;
+  State state_;
 };
 
 }  // namespace morphokd::nn

@@ -1,0 +1,63 @@
+// `morphokd train`: a student on the normal cells of one part (see pipeline/train.hpp).
+#include <iostream>
+
+#include "commands.hpp"
+#include "morphokd/error.hpp"
+#include "morphokd/method/distill.hpp"
+#include "morphokd/pipeline/train.hpp"
+
+namespace morphokd::cli {
+
+namespace {
+struct TrainArgs {
+  pipeline::TrainConfig c;
+  std::string out, train_critical = "2,3,4,5", score_critical = "3,4,5";
+  bool no_shuffle = false, no_augment = false, resume = false;
+};
+}  // namespace
+
+Action add_train_command(CLI::App& app) {
+  auto a = std::make_shared<TrainArgs>();
+  CLI::App* cmd = app.add_subcommand("train", "Train a student on the normal cells of one part");
+  cmd->add_option("--part", a->c.part, "head, vacuole, acrosome or tail")->capture_default_str();
+  cmd->add_option("--data", a->c.data_dir, "MHSMA folder (x_64_*.npy, y_*_*.npy)")->capture_default_str();
+  cmd->add_option("--teacher", a->c.teacher, "random:SEED, W.safetensors or VGG16.onnx")->capture_default_str();
+  cmd->add_option("--student", a->c.student, "A, B or C")->capture_default_str();
+  auto* epochs = cmd->add_option("--epochs", a->c.epochs, "Epochs")->capture_default_str();
+  cmd->add_option("--batch", a->c.batch, "Batch size")->capture_default_str();
+  cmd->add_option("--lr", a->c.lr, "Adam learning rate")->capture_default_str();
+  cmd->add_option("--lambda", a->c.lambda, "Weight of the value (MSE) term")->capture_default_str();
+  cmd->add_option("--train-critical", a->train_critical, "Pools in the training loss")->capture_default_str();
+  cmd->add_option("--score-critical", a->score_critical, "Pools in the anomaly score")->capture_default_str();
+  cmd->add_option("--seed", a->c.seed, "Seed of student init, shuffling and augmentation")->capture_default_str();
+  cmd->add_option("--augment", a->c.augment, "none, or a comma list of flip, hflip, vflip, rotate")->capture_default_str();
+  cmd->add_option("--input-norm", a->c.input_norm, "none (x/255), dataset or image standardisation")->capture_default_str();
+  cmd->add_option("--checkpoint-every", a->c.checkpoint_every, "Epochs between checkpoints")->capture_default_str();
+  cmd->add_option("--cache-limit-gb", a->c.cache_limit_gb, "Memory for cached teacher targets")->capture_default_str();
+  cmd->add_option("--student-init", a->c.student_init, "Start from these student weights (safetensors)");
+  cmd->add_option("--steps", a->c.steps, "Stop after exactly K optimizer steps (audit replay)");
+  cmd->add_flag("--no-shuffle", a->no_shuffle, "Batches in dataset order");
+  cmd->add_flag("--no-augment", a->no_augment, "Same as --augment none");
+  cmd->add_flag("--resume", a->resume, "Continue RUN from its checkpoint, with RUN/run.json's configuration");
+  cmd->add_option("--out", a->out, "Run directory to create")->required();
+  return [a, cmd, epochs] {
+    pipeline::TrainConfig c = a->c;
+    if (a->resume) {
+      for (const CLI::Option* opt : cmd->get_options())
+        if (opt->count() > 0 && opt->get_name() != "--resume" && opt->get_name() != "--out" && opt != epochs &&
+            opt->get_name() != "--help")
+          fail(opt->get_name() + ": --resume takes the configuration from RUN/run.json (only --epochs may change)");
+      const int wanted = epochs->count() ? a->c.epochs : 0;
+      c = pipeline::read_run_config(a->out);
+      if (wanted) c.epochs = wanted;
+    } else {
+      c.train_layers = method::parse_layers(a->train_critical, "--train-critical");
+      c.score_layers = method::parse_layers(a->score_critical, "--score-critical");
+      c.shuffle = !a->no_shuffle;
+      if (a->no_augment) c.augment = "none";
+    }
+    pipeline::train(c, a->out, a->resume);
+  };
+}
+
+}  // namespace morphokd::cli

@@ -1,0 +1,27 @@
+// The frozen VGG16 teacher. Spec strings:
+//   random:SEED        Xavier-uniform, zero biases (init_xavier), as the MKD reference
+//   PATH.safetensors   torchvision names features.{i}.weight/bias (others ignored)
+//   PATH.onnx          a VGG16 ONNX model (ONNX model zoo, or torch.onnx export)
+// MHSMA cells are gray, and the teacher sees the gray value in all 3 input channels, so
+// its first conv is folded to one input channel (weights summed over channels): the same
+// function at a third of the first layer's cost.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "morphokd/io/safetensors.hpp"
+#include "morphokd/nn/module.hpp"
+
+namespace morphokd::models {
+
+struct Teacher {
+  std::unique_ptr<nn::Sequential> gray;  // VGG16 features with a 1-channel first conv, eval mode
+  std::string spec;
+  std::string sha256;  // of the weights file, or of the generated weights' safetensors encoding
+};
+
+Teacher open_teacher(const std::string& spec);
+// The 3-channel VGG16 state dict a spec names (for export and the fold test).
+SafetensorsFile teacher_state_dict(const std::string& spec);
+
+}  // namespace morphokd::models

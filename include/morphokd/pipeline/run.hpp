@@ -1,0 +1,61 @@
+// The run directory a training writes, and what eval, score and the embedding API read:
+//   RUN/run.json                configuration, versions, SHA-256 of data, teacher and student,
+//                               validation thresholds; format_version 1
+//   RUN/student.safetensors     PyTorch state_dict names (MKD's load_state_dict reads it)
+//   RUN/checkpoint.safetensors  student + Adam state after the last checkpointed epoch
+//   RUN/train_log.jsonl         one line per epoch
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "morphokd/data/transform.hpp"
+#include "morphokd/pipeline/detector.hpp"
+#include "morphokd/tensor.hpp"
+
+namespace morphokd::pipeline {
+
+constexpr int kRunFormatVersion = 1;
+
+struct TrainConfig {
+  std::string part = "head";
+  std::string data_dir = "data/mhsma";
+  std::string teacher = "random:0";
+  std::string student = "B";
+  int epochs = 15;
+  Index batch = 64;
+  double lr = 1e-3;
+  float lambda = 0.01f;
+  std::vector<int> train_layers{2, 3, 4, 5};
+  std::vector<int> score_layers{3, 4, 5};
+  std::uint64_t seed = 0;
+  std::string augment = "flip,rotate";
+  std::string input_norm = "none";
+  bool shuffle = true;
+  std::int64_t steps = 0;        // > 0: stop after this many optimizer steps (audit replay)
+  std::string student_init;      // safetensors to start from; empty: Xavier-uniform from `seed`
+  int checkpoint_every = 1;      // epochs
+  double cache_limit_gb = 4.0;   // teacher-target cache budget; above it targets are recomputed
+};
+
+struct RunInfo {
+  TrainConfig config;
+  data::InputTransform input;
+  std::string teacher_sha256, student_sha256;
+  std::map<std::string, double> thresholds;  // rule -> threshold fitted on the validation split
+  std::map<std::string, std::string> data_sha256;  // file name -> hash, for the files training read
+};
+
+// The configuration in RUN/run.json, finished or not (for --resume).
+TrainConfig read_run_config(const std::string& run_dir);
+
+// Reads and checks RUN/run.json of a finished run; Errors name the file (missing, malformed, newer format).
+RunInfo read_run(const std::string& run_dir);
+
+// The run's detector: teacher re-opened from its spec, student from student.safetensors;
+// both SHA-256 are checked against run.json (Error naming the file on a mismatch).
+std::unique_ptr<Detector> open_detector(const std::string& run_dir, const RunInfo& run);
+
+}  // namespace morphokd::pipeline

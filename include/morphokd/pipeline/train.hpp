@@ -1,0 +1,14 @@
+// Training a student on the normal cells of one part (METHOD.md): Adam on the distillation
+// loss at the training critical layers, teacher frozen, student BatchNorm in training mode.
+#pragma once
+#include <string>
+
+#include "morphokd/pipeline/run.hpp"
+
+namespace morphokd::pipeline {
+
+// Trains and writes RUN (see run.hpp). With `resume`, continues from
+// RUN/checkpoint.safetensors; `config` is then RUN/run.json's, with epochs possibly raised.
+void train(const TrainConfig& config, const std::string& run_dir, bool resume);
+
+}  // namespace morphokd::pipeline

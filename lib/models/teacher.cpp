@@ -1,0 +1,44 @@
+#include "morphokd/models/teacher.hpp"
+
+#include <filesystem>
+
+#include "morphokd/error.hpp"
+#include "morphokd/io/sha256.hpp"
+#include "morphokd/models/onnx_import.hpp"
+#include "morphokd/models/vgg16.hpp"
+
+namespace morphokd::models {
+
+namespace {
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+}  // namespace
+
+SafetensorsFile teacher_state_dict(const std::string& spec) {
+  if (spec.rfind("random:", 0) == 0) return open_vgg16_teacher(spec)->state_dict();
+  if (ends_with(spec, ".onnx")) return import_vgg_onnx(spec);
+  if (ends_with(spec, ".safetensors")) return read_safetensors(spec);
+  fail("--teacher: '" + spec + "' is not random:SEED, a .safetensors or an .onnx file");
+}
+
+Teacher open_teacher(const std::string& spec) {
+  const SafetensorsFile rgb = teacher_state_dict(spec);
+  SafetensorsFile gray = rgb;  // tensors share storage; only features.0.weight is replaced
+  const Tensor& w = rgb.tensor("features.0.weight", spec);
+  if (w.rank() != 4 || w.dim(1) != 3) fail(spec + ": features.0.weight must be [64, 3, 3, 3], got " + w.shape().str());
+  Tensor folded = Tensor::empty({w.dim(0), 1, 3, 3});
+  for (Index o = 0; o < w.dim(0); ++o)
+    for (Index k = 0; k < 9; ++k)
+      folded.data()[o * 9 + k] = w.data()[(o * 3 + 0) * 9 + k] + w.data()[(o * 3 + 1) * 9 + k] + w.data()[(o * 3 + 2) * 9 + k];
+  gray.tensors["features.0.weight"] = {StDType::f32, folded, {}, {w.dim(0), 1, 3, 3}};
+  Teacher t;
+  t.gray = vgg16_features(1);
+  t.gray->load_state_dict(gray, spec);
+  t.gray->eval();
+  t.spec = spec;
+  t.sha256 = spec.rfind("random:", 0) == 0 ? sha256_hex(encode_safetensors(rgb)) : sha256_file(spec);
+  return t;
+}
+
+}  // namespace morphokd::models

@@ -1,0 +1,275 @@
+#include "morphokd/pipeline/train.hpp"
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <numeric>
+
+#include "morphokd/data/augment.hpp"
+#include "morphokd/data/mhsma.hpp"
+#include "morphokd/error.hpp"
+#include "morphokd/io/file.hpp"
+#include "morphokd/io/sha256.hpp"
+#include "morphokd/method/metrics.hpp"
+#include "morphokd/models/students.hpp"
+#include "morphokd/models/vgg16.hpp"
+#include "morphokd/nn/optim.hpp"
+#include "morphokd/pipeline/progress.hpp"
+#include "morphokd/random.hpp"
+#include "morphokd/runtime.hpp"
+#include "run_json.hpp"
+
+namespace morphokd::pipeline {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+const char* const kThresholdRules[] = {"f1", "youden", "normal-p95"};
+
+struct Paths {
+  std::string run, student, checkpoint, log;
+  explicit Paths(const std::string& dir)
+      : run((fs::path(dir) / "run.json").string()),
+        student((fs::path(dir) / "student.safetensors").string()),
+        checkpoint((fs::path(dir) / "checkpoint.safetensors").string()),
+        log((fs::path(dir) / "train_log.jsonl").string()) {}
+};
+
+void check_config(const TrainConfig& c) {
+  data::check_part(c.part);
+  models::student_spec(c.student);
+  if (c.epochs < 1) fail("--epochs must be at least 1");
+  if (c.batch < 2) fail("--batch must be at least 2 (BatchNorm needs batch statistics)");
+  if (!(c.lr > 0)) fail("--lr must be positive");
+  if (!(c.lambda >= 0)) fail("--lambda must be >= 0");
+  if (c.checkpoint_every < 1) fail("--checkpoint-every must be at least 1");
+  if (c.steps < 0) fail("--steps must be >= 0");
+}
+
+// Everything resumable: student tensors, Adam moments and step, epochs done.
+void write_checkpoint(const std::string& path, nn::Sequential& student, nn::Adam& adam, int epochs_done,
+                      std::int64_t steps_done) {
+  SafetensorsFile f = student.state_dict();
+  const auto& st = adam.state();
+  for (std::size_t k = 0; k < st.m.size(); ++k) {
+    auto dims = std::vector<Index>(st.m[k].shape().dims().begin(), st.m[k].shape().dims().end());
+    f.tensors["adam.m." + std::to_string(k)] = {StDType::f32, st.m[k].clone(), {}, dims};
+    f.tensors["adam.v." + std::to_string(k)] = {StDType::f32, st.v[k].clone(), {}, dims};
+  }
+  f.metadata = {{"epochs_done", std::to_string(epochs_done)},
+                {"steps_done", std::to_string(steps_done)},
+                {"adam_step", std::to_string(st.step)}};
+  write_safetensors(path, f);
+}
+
+std::pair<int, std::int64_t> read_checkpoint(const std::string& path, nn::Sequential& student, nn::Adam& adam) {
+  if (!fs::exists(path)) fail(path + ": no checkpoint to resume from");
+  const SafetensorsFile f = read_safetensors(path);
+  student.load_state_dict(f, path);
+  auto& st = adam.state();
+  for (std::size_t k = 0; k < st.m.size(); ++k) {
+    st.m[k].copy_from(f.tensor("adam.m." + std::to_string(k), path));
+    st.v[k].copy_from(f.tensor("adam.v." + std::to_string(k), path));
+  }
+  try {
+    st.step = std::stoll(f.metadata.at("adam_step"));
+    return {std::stoi(f.metadata.at("epochs_done")), std::stoll(f.metadata.at("steps_done"))};
+  } catch (const std::exception&) {
+    fail(path + ": checkpoint metadata is incomplete");
+  }
+}
+
+void write_log(const std::string& path, const std::vector<json>& lines) {
+  std::string text;
+  for (const json& l : lines) text += l.dump() + "\n";
+  write_file_atomic(path, std::as_bytes(std::span<const char>(text.data(), text.size())));
+}
+
+std::vector<json> read_log(const std::string& path, int max_epoch) {
+  std::vector<json> lines;
+  if (!fs::exists(path)) return lines;
+  const auto bytes = read_file(path);
+  std::string text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  std::size_t at = 0;
+  while (at < text.size()) {
+    const std::size_t end = text.find('\n', at);
+    const json l = json::parse(text.substr(at, end - at), nullptr, false);
+    if (!l.is_discarded() && l.value("epoch", 0) <= max_epoch) lines.push_back(l);
+    if (end == std::string::npos) break;
+    at = end + 1;
+  }
+  return lines;
+}
+
+bool both_classes(const std::vector<std::uint8_t>& labels) {
+  bool n = false, a = false;
+  for (auto l : labels) (l ? a : n) = true;
+  return n && a;
+}
+
+}  // namespace
+
+void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
+  check_config(c);
+  const Paths paths(run_dir);
+  if (!resume && fs::exists(paths.run)) fail(run_dir + ": already holds a run; use a new --out or --resume");
+  fs::create_directories(run_dir);
+
+  const data::LabelledCells train_set = data::load_mhsma(c.data_dir, "train", c.part);
+  const data::LabelledCells valid_set = data::load_mhsma(c.data_dir, "valid", c.part);
+  const std::vector<std::int64_t> normal_rows = data::rows_with_label(train_set.labels, 0);
+  if (normal_rows.empty()) fail(train_set.y_path + ": no normal cells to train on");
+  const data::InputTransform input = data::InputTransform::make(c.input_norm, train_set.cells);
+  const data::AugmentOptions augment = data::parse_augment(c.augment);
+
+  const models::VggSpec& spec = models::student_spec(c.student);
+  auto student_net = models::vgg_features(spec, 3);
+  if (c.student_init.empty()) models::init_xavier(*student_net, c.seed);
+  else student_net->load_state_dict(read_safetensors(c.student_init), c.student_init);
+  method::DistillConfig distill{c.train_layers, c.score_layers, c.lambda};
+  Detector det(models::open_teacher(c.teacher), std::move(student_net), spec, distill, input);
+  nn::Sequential& student = det.student();
+
+  std::vector<nn::Parameter*> params;
+  for (auto& [name, p] : student.named_parameters()) params.push_back(p);
+  nn::Adam adam(params, {static_cast<float>(c.lr), 0.9f, 0.999f, 1e-8f, 0.0f});
+
+  json run = {{"format", "morphokd-run"},
+              {"format_version", kRunFormatVersion},
+              {"status", "training"},
+              {"morphokd", version_string()},
+              {"build", build_info()},
+              {"backend", backend_name(current_backend())},
+              {"threads", num_threads()},
+              {"config", config_to_json(c)},
+              {"input_norm", {{"kind", input.kind}, {"mean", input.mean}, {"std", input.std}}},
+              {"teacher", {{"spec", c.teacher}, {"sha256", det.teacher().sha256}}},
+              {"data", json::object()}};
+  for (const std::string& p : {train_set.x_path, train_set.y_path, valid_set.x_path, valid_set.y_path})
+    run["data"][fs::path(p).filename().string()] = {{"path", p}, {"sha256", sha256_file(p)}};
+  if (!c.student_init.empty()) run["student_init_sha256"] = sha256_file(c.student_init);
+
+  int first_epoch = 0;
+  std::int64_t steps_done = 0;
+  std::vector<json> log;
+  if (resume) {
+    std::tie(first_epoch, steps_done) = read_checkpoint(paths.checkpoint, student, adam);
+    log = read_log(paths.log, first_epoch);
+    std::cout << "resuming after epoch " << first_epoch << " (" << steps_done << " steps)\n";
+  }
+  write_json_atomic(paths.run, run);
+
+  // Teacher targets never change without augmentation: compute them once for the run.
+  const Index n = static_cast<Index>(normal_rows.size());
+  std::vector<Tensor> cache;
+  if (!augment.any()) {
+    double bytes = 0;
+    for (int k : c.train_layers) {
+      const Shape s = det.teacher().gray->output_shape({1, 1, 64, 64}, models::pool_index(models::vgg16_spec(), k));
+      bytes += 4.0 * static_cast<double>(n * s.numel());
+    }
+    if (bytes <= c.cache_limit_gb * 1e9) {
+      cache = det.cache_teacher_maps(data::gather(train_set.cells, normal_rows), c.train_layers);
+      std::cout << "teacher targets cached: " << n << " cells, " << static_cast<long>(bytes / 1e6) << " MB\n";
+    } else {
+      std::cout << "teacher targets recomputed each batch: the cache would need " << static_cast<long>(bytes / 1e6)
+                << " MB, over --cache-limit-gb\n";
+    }
+  }
+  const bool valid_auc = both_classes(valid_set.labels);
+  const std::vector<Tensor> valid_cache = det.cache_teacher_maps(valid_set.cells, c.score_layers);
+
+  std::map<std::size_t, Tensor> grads;
+  std::vector<Tensor> ds, t_maps;
+  bool stop = false;
+  for (int epoch = first_epoch; epoch < c.epochs && !stop; ++epoch) {
+    student.train();
+    const std::vector<std::int64_t> order =
+        c.shuffle ? permutation(n, splitmix64(c.seed ^ 0x5348554646ull) + static_cast<std::uint64_t>(epoch))
+                  : [&] { std::vector<std::int64_t> o(static_cast<std::size_t>(n)); std::iota(o.begin(), o.end(), 0); return o; }();
+    Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(c.epochs), static_cast<long>(n), "img");
+    method::LossTerms sum;
+    Index seen = 0;
+    for (Index b = 0; b < n; b += c.batch) {
+      const Index e = std::min(n, b + c.batch);
+      std::vector<std::int64_t> positions(order.begin() + b, order.begin() + e), rows;
+      for (auto p : positions) rows.push_back(normal_rows[static_cast<std::size_t>(p)]);
+      Tensor gray = data::gather(train_set.cells, rows);
+      if (augment.any()) {
+        Tensor out = Tensor::empty(gray.shape());
+        data::augment_batch(gray, out, augment, c.seed, static_cast<std::uint64_t>(epoch), rows);
+        gray = out;
+      }
+      input.apply(gray);
+      if (!cache.empty()) {
+        t_maps.resize(cache.size());
+        for (std::size_t l = 0; l < cache.size(); ++l) t_maps[l] = data::gather(cache[l], positions);
+      } else {
+        t_maps = det.teacher_maps(gray, c.train_layers);
+      }
+      const std::vector<Tensor> s_maps = det.student_maps(gray, c.train_layers);
+      const method::LossTerms terms = method::distill_loss(s_maps, t_maps, c.lambda, ds);
+      grads.clear();
+      for (std::size_t l = 0; l < ds.size(); ++l) grads[det.student_pool_index(c.train_layers[l])] = ds[l];
+      student.backward(grads, true, nullptr);
+      adam.step();
+      const double w = static_cast<double>(e - b);
+      sum.total += terms.total * w;
+      sum.direction += terms.direction * w;
+      sum.value += terms.value * w;
+      seen += e - b;
+      bar.advance(static_cast<long>(e - b));
+      if (++steps_done == c.steps) {  // audit replay: exactly K steps
+        stop = true;
+        break;
+      }
+    }
+    bar.finish();
+    const double seconds = bar.seconds();
+    json line = {{"epoch", epoch + 1},
+                 {"steps", steps_done},
+                 {"loss", sum.total / static_cast<double>(seen)},
+                 {"direction", sum.direction / static_cast<double>(seen)},
+                 {"value", sum.value / static_cast<double>(seen)},
+                 {"seconds", seconds},
+                 {"img_per_s", static_cast<double>(seen) / seconds}};
+    char text[256];
+    std::snprintf(text, sizeof text, "epoch %3d/%d  loss %.5f  (direction %.5f, value %.4f)  %.1f s  %.1f img/s",
+                  epoch + 1, c.epochs, line["loss"].get<double>(), line["direction"].get<double>(),
+                  line["value"].get<double>(), seconds, static_cast<double>(seen) / seconds);
+    std::string msg = text;
+    if (valid_auc) {
+      const std::vector<double> scores = det.score(valid_set.cells, nullptr, &valid_cache);
+      const double auc = metrics::roc_auc(scores, valid_set.labels);
+      line["valid_auc"] = auc;
+      std::snprintf(text, sizeof text, "  valid AUC %.4f", auc);
+      msg += text;
+    }
+    std::cout << msg << std::endl;
+    log.push_back(line);
+    write_log(paths.log, log);
+    if ((epoch + 1) % c.checkpoint_every == 0 || epoch + 1 == c.epochs || stop)
+      write_checkpoint(paths.checkpoint, student, adam, epoch + 1, steps_done);
+  }
+
+  write_safetensors(paths.student, student.state_dict());
+  const std::vector<double> valid_scores = det.score(valid_set.cells, nullptr, &valid_cache);
+  json thresholds = json::object();
+  for (const char* rule : kThresholdRules) {
+    try {
+      thresholds[rule] = threshold_to_json(metrics::fit_threshold(rule, valid_scores, valid_set.labels));
+    } catch (const Error& e) {
+      std::cout << "note: no '" << rule << "' threshold: " << e.what() << "\n";
+    }
+  }
+  run["thresholds"] = thresholds;
+  run["student"] = {{"file", "student.safetensors"}, {"sha256", sha256_file(paths.student)}, {"parameters", student.num_parameters()}};
+  run["steps_done"] = steps_done;
+  run["status"] = "done";
+  write_json_atomic(paths.run, run);
+  std::cout << "wrote " << paths.student << " and " << paths.run << "\n";
+}
+
+}  // namespace morphokd::pipeline
