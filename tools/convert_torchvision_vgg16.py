@@ -7,7 +7,8 @@
 --pth: a torchvision vgg16 state_dict (e.g. the ImageNet file vgg16-397923af.pth). It is
 loaded with torch.load(weights_only=True) (no arbitrary pickles) and strictly into
 torchvision.models.vgg16(), so names and shapes are checked. --random-seed S instead writes
-torchvision's own random init after torch.manual_seed(S) (no download; for testing).
+torchvision's random init after torch.manual_seed(S), biases then drawn uniform in
+[-0.1, 0.1] (no download; for testing).
 
 Every tensor of the state_dict (features.*, classifier.*) is written as F32 under its
 torchvision name; the metadata records the source. Needs torch + torchvision.
@@ -27,7 +28,14 @@ def load_vgg16(pth=None, seed=None):
 
     if pth is None:
         torch.manual_seed(seed)
-        return torchvision.models.vgg16(weights=None).eval()
+        model = torchvision.models.vgg16(weights=None)
+        # torchvision zeroes every bias: random ones make a bias mix-up visible, and keep
+        # torch.onnx from merging equal zero tensors into Identity nodes OpenCV 4.6 rejects.
+        with torch.no_grad():
+            for m in model.modules():
+                if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+                    m.bias.uniform_(-0.1, 0.1)
+        return model.eval()
     state = torch.load(pth, map_location="cpu", weights_only=True)
     model = torchvision.models.vgg16(weights=None)
     model.load_state_dict(state)  # strict: exactly torchvision's names and shapes

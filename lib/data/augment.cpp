@@ -9,11 +9,7 @@
 #include "morphokd_build_config.hpp"
 
 #if MORPHOKD_HAS_OPENCV
-// OpenCV 4.6's headers mix enum types in arithmetic, which C++20 deprecates.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-enum-enum-conversion"
 #include <opencv2/imgproc.hpp>
-#pragma GCC diagnostic pop
 #endif
 
 namespace morphokd::data {
@@ -85,8 +81,8 @@ void augment_batch(const Tensor& in, Tensor& out, const AugmentOptions& o, std::
     float* f = rotate ? flipped.data() : dst;
     for (Index y = 0; y < h; ++y) {
       const float* row = src + (vflip ? h - 1 - y : y) * w;
-      float* o_row = f + y * w;
-      for (Index x = 0; x < w; ++x) o_row[x] = row[hflip ? w - 1 - x : x];
+      float* to_row = f + y * w;
+      for (Index x = 0; x < w; ++x) to_row[x] = row[hflip ? w - 1 - x : x];
     }
 #if MORPHOKD_HAS_OPENCV
     if (rotate) {

@@ -8,12 +8,8 @@
 #include "morphokd_build_config.hpp"
 
 #if MORPHOKD_HAS_OPENCV
-// OpenCV 4.6's headers mix enum types in arithmetic, which C++20 deprecates.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-enum-enum-conversion"
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
-#pragma GCC diagnostic pop
 #endif
 
 namespace morphokd::data {

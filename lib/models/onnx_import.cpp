@@ -7,12 +7,8 @@
 #include "morphokd_build_config.hpp"
 
 #if MORPHOKD_HAS_OPENCV
-// OpenCV 4.6's headers mix enum types in arithmetic, which C++20 deprecates.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-enum-enum-conversion"
 #include <opencv2/dnn.hpp>
 #include <opencv2/dnn/all_layers.hpp>
-#pragma GCC diagnostic pop
 #endif
 
 namespace morphokd::models {
@@ -42,13 +38,14 @@ StEntry to_entry(const cv::Mat& blob, std::vector<Index> shape) {
   return e;
 }
 
-// One line without the path: OpenCV's messages may span lines and repeat the file name.
+// One line without the path: OpenCV's messages span lines, repeat the file name and
+// quote the failing node between '>' marks.
 std::string one_line(std::string s, const std::string& path) {
   if (const std::size_t at = s.find(path); at != std::string::npos) s.erase(at, path.size());
   for (char& c : s)
     if (c == '\n' || c == '\r') c = ' ';
-  while (!s.empty() && (s.back() == ' ' || s.back() == ':')) s.pop_back();
-  return s;
+  const std::size_t begin = s.find_first_not_of(" >:"), end = s.find_last_not_of(" >:");
+  return begin == std::string::npos ? "unknown error" : s.substr(begin, end - begin + 1);
 }
 
 }  // namespace
@@ -71,11 +68,13 @@ SafetensorsFile import_vgg_onnx(const std::string& path) {
   SafetensorsFile out;
   Index index = 0;         // torchvision module index of the next layer
   Index channels = -1;     // output channels of the last conv
-  bool relu_due = false;   // the last layer was a conv: a ReLU must follow
+  std::string open_conv;   // name of the last layer if it was a conv: a ReLU must follow
   for (const std::string& name : net.getLayerNames()) {
     const cv::Ptr<cv::dnn::Layer> layer = net.getLayer(name);
     const std::string where = path + ": layer '" + name + "' (" + layer->type + ")";
-    if (relu_due && layer->type != "ReLU") fail(where + " follows a Conv; expected its ReLU");
+    if (!open_conv.empty() && layer->type != "ReLU")
+      fail(path + ": layer '" + open_conv + "' (Convolution) is followed by '" + name + "' (" + layer->type +
+           "), not a ReLU");
     if (layer->type == "Convolution") {
       const auto* conv = dynamic_cast<const cv::dnn::ConvolutionLayer*>(layer.get());
       check(conv && all_equal(conv->kernel_size, 2, 3) && all_equal(conv->strides, 2, 1) &&
@@ -92,12 +91,12 @@ SafetensorsFile import_vgg_onnx(const std::string& path) {
       out.tensors[prefix + ".weight"] = to_entry(w, {cout, cin, 3, 3});
       out.tensors[prefix + ".bias"] = to_entry(layer->blobs[1], {cout});  // OpenCV stores it as [Cout, 1]
       channels = cout;
-      relu_due = true;
+      open_conv = name;
     } else if (layer->type == "ReLU") {
       // ONNX LeakyRelu also becomes an OpenCV "ReLU", with a negative slope.
       const auto* relu = dynamic_cast<const cv::dnn::ReLULayer*>(layer.get());
       check(relu && relu->negativeSlope == 0.0f, where + ": expected a plain ReLU (negative slope 0)");
-      relu_due = false;
+      open_conv.clear();
     } else if (layer->type == "Pooling") {
       const auto* pool = dynamic_cast<const cv::dnn::PoolingLayer*>(layer.get());
       check(pool && pool->type == kOpenCvMaxPool && !pool->globalPooling && !pool->ceilMode &&
@@ -109,7 +108,7 @@ SafetensorsFile import_vgg_onnx(const std::string& path) {
     }
     ++index;
   }
-  check(!relu_due, path + ": the network ends with a Conv; expected its ReLU");
+  check(open_conv.empty(), path + ": layer '" + open_conv + "' (Convolution) ends the network, without a ReLU");
   check(!out.tensors.empty(), path + ": no Conv layers at the start of the network");
   return out;
 #else

@@ -46,6 +46,17 @@ void check_config(const TrainConfig& c) {
   if (!(c.lambda >= 0)) fail("--lambda must be >= 0");
   if (c.checkpoint_every < 1) fail("--checkpoint-every must be at least 1");
   if (c.steps < 0) fail("--steps must be >= 0");
+  // Each critical pool must have the same shape in student and teacher.
+  const models::VggSpec& spec = models::student_spec(c.student);
+  auto student = models::vgg_features(spec, 3), teacher = models::vgg16_features(1);
+  for (const auto& [option, layers] : {std::pair{"--train-critical", c.train_layers}, std::pair{"--score-critical", c.score_layers}})
+    for (int k : layers) {
+      const Shape s = student->output_shape({1, 3, 64, 64}, models::pool_index(spec, k));
+      const Shape t = teacher->output_shape({1, 1, 64, 64}, models::pool_index(models::vgg16_spec(), k));
+      if (!(s == t))
+        fail(std::string(option) + ": pool " + std::to_string(k) + " of student " + c.student + " is " + s.str() +
+             ", the teacher's is " + t.str());
+    }
 }
 
 // Everything resumable: student tensors, Adam moments and step, epochs done.

@@ -1,7 +1,12 @@
 // Test-time helper for the CLI tests (no PyTorch needed):
 //   cli_fixtures make DIR             deterministic VGG16 weights, inputs, and broken variants
 //   cli_fixtures compare A B TOL      two dump directories agree: max|a-b|/max|a| <= TOL per file
+//   cli_fixtures compare-st A B TOL   two safetensors files: same names, each tensor within TOL
+//   cli_fixtures check-eval RUN SPLIT eval_SPLIT.json recomputed independently from scores_SPLIT.csv
 #include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -41,6 +46,9 @@ void make(const fs::path& dir) {
   x.data()[17] = NAN;
   write_npy((dir / "nan.npy").string(), x);
   write_npy((dir / "rank2.npy").string(), Tensor::zeros({32, 32}));
+  Tensor nan_cells = Tensor::full({2, 64, 64}, 0.5f);
+  nan_cells.data()[4100] = NAN;
+  write_npy((dir / "nan_cells.npy").string(), nan_cells);
   // MHSMA layout: uint8 gray cells N x 64 x 64.
   std::string hdr = "{'descr': '|u1', 'fortran_order': False, 'shape': (4, 64, 64), }";
   hdr.append(117 - hdr.size(), ' ');
@@ -82,6 +90,104 @@ int compare(const fs::path& a, const fs::path& b, double tol) {
   std::cout << files << " files, worst rel " << worst << " (tol " << tol << ")\n";
   return files > 0 && worst <= tol ? 0 : 1;
 }
+// Relative error per tensor (max|a-b| / max|b|), I64 tensors compared exactly.
+int compare_st(const std::string& a, const std::string& b, double tol) {
+  const SafetensorsFile fa = read_safetensors(a), fb = read_safetensors(b);
+  double worst = 0;
+  std::string worst_name;
+  int bad = 0;
+  for (const auto& [name, eb] : fb.tensors) {
+    const auto it = fa.tensors.find(name);
+    if (it == fa.tensors.end()) {
+      std::cerr << a << ": lacks " << name << "\n";
+      ++bad;
+      continue;
+    }
+    if (eb.stored == StDType::i64) {
+      if (it->second.ints != eb.ints) {
+        std::cerr << name << ": integer values differ\n";
+        ++bad;
+      }
+      continue;
+    }
+    const Tensor& ta = it->second.values;
+    const Tensor& tb = eb.values;
+    if (!(ta.shape() == tb.shape())) {
+      std::cerr << name << ": shape " << ta.shape().str() << " vs " << tb.shape().str() << "\n";
+      ++bad;
+      continue;
+    }
+    double err = 0, scale = 0;
+    for (Index i = 0; i < ta.numel(); ++i) {
+      err = std::max(err, std::fabs(double(ta.data()[i]) - tb.data()[i]));
+      scale = std::max(scale, std::fabs(double(tb.data()[i])));
+    }
+    const double rel = scale > 0 ? err / scale : err;
+    if (rel > worst) worst = rel, worst_name = name;
+    if (rel > tol) {
+      std::cerr << name << ": rel " << rel << " > " << tol << "\n";
+      ++bad;
+    }
+  }
+  std::cout << fb.tensors.size() << " tensors, worst rel " << worst << " (" << worst_name << "), tol " << tol << "\n";
+  return bad == 0 ? 0 : 1;
+}
+
+// An independent recomputation: O(n^2) pair counting for the AUC, direct counting for the
+// confusion matrices, textbook formulas for the rest.
+int check_eval(const std::string& run, const std::string& split) {
+  std::ifstream csv(run + "/scores_" + split + ".csv");
+  std::string line;
+  std::getline(csv, line);
+  if (line != "index,label,score") return std::cerr << "bad CSV header\n", 1;
+  std::vector<int> labels;
+  std::vector<double> scores;
+  while (std::getline(csv, line)) {
+    std::stringstream ss(line);
+    std::string idx, lab, sc;
+    std::getline(ss, idx, ',');
+    std::getline(ss, lab, ',');
+    std::getline(ss, sc, ',');
+    if (std::stoul(idx) != labels.size()) return std::cerr << "index out of order\n", 1;
+    labels.push_back(std::stoi(lab));
+    scores.push_back(std::stod(sc));
+  }
+  std::ifstream jf(run + "/eval_" + split + ".json");
+  const nlohmann::json j = nlohmann::json::parse(jf);
+  double pairs = 0, wins = 0;
+  for (std::size_t p = 0; p < scores.size(); ++p)
+    for (std::size_t q = 0; q < scores.size(); ++q)
+      if (labels[p] == 1 && labels[q] == 0) {
+        pairs += 1;
+        wins += scores[p] > scores[q] ? 1.0 : scores[p] == scores[q] ? 0.5 : 0.0;
+      }
+  int bad = 0;
+  auto expect = [&](bool ok, const std::string& what) {
+    if (!ok) std::cerr << "mismatch: " << what << "\n", ++bad;
+  };
+  expect(j.at("n").get<std::size_t>() == scores.size(), "n");
+  expect(std::fabs(j.at("auc").get<double>() - wins / pairs) <= 1e-6, "auc " + std::to_string(wins / pairs));
+  const nlohmann::json& t = j.at("threshold");
+  const double threshold = t.is_string() ? -HUGE_VAL : t.get<double>();
+  for (const char* conv : {"abnormal_positive", "normal_positive"}) {
+    const bool ab = std::string(conv) == "abnormal_positive";
+    long tp = 0, fp = 0, tn = 0, fn = 0;
+    for (std::size_t i = 0; i < scores.size(); ++i) {
+      const bool called_abnormal = scores[i] > threshold, positive = ab ? labels[i] == 1 : labels[i] == 0;
+      const bool called_positive = ab ? called_abnormal : !called_abnormal;
+      (called_positive ? (positive ? tp : fp) : (positive ? fn : tn)) += 1;
+    }
+    const nlohmann::json& m = j.at(conv);
+    expect(m.at("tp") == tp && m.at("fp") == fp && m.at("tn") == tn && m.at("fn") == fn, std::string(conv) + " counts");
+    const double n = static_cast<double>(scores.size());
+    const double prec = tp + fp ? double(tp) / double(tp + fp) : 0, rec = tp + fn ? double(tp) / double(tp + fn) : 0;
+    expect(std::fabs(m.at("accuracy").get<double>() - double(tp + tn) / n) <= 1e-12, std::string(conv) + " accuracy");
+    expect(std::fabs(m.at("precision").get<double>() - prec) <= 1e-12, std::string(conv) + " precision");
+    expect(std::fabs(m.at("recall").get<double>() - rec) <= 1e-12, std::string(conv) + " recall");
+  }
+  std::cout << "eval " << split << ": " << scores.size() << " cells, AUC " << wins / pairs << (bad ? " MISMATCH" : " agrees") << "\n";
+  return bad == 0 ? 0 : 1;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -91,10 +197,12 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (argc == 5 && std::strcmp(argv[1], "compare") == 0) return compare(argv[2], argv[3], std::stod(argv[4]));
+    if (argc == 5 && std::strcmp(argv[1], "compare-st") == 0) return compare_st(argv[2], argv[3], std::stod(argv[4]));
+    if (argc == 4 && std::strcmp(argv[1], "check-eval") == 0) return check_eval(argv[2], argv[3]);
   } catch (const std::exception& e) {
     std::cerr << "cli_fixtures: " << e.what() << '\n';
     return 1;
   }
-  std::cerr << "usage: cli_fixtures make DIR | compare A B TOL\n";
+  std::cerr << "usage: cli_fixtures make DIR | compare A B TOL | compare-st A B TOL | check-eval RUN SPLIT\n";
   return 2;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Deterministic generator for the ONNX-import fixtures in tests/golden/fixtures/.
 
-    /usr/bin/python3 tests/golden/make_onnx_fixtures.py           # (re)write the three files
+    /usr/bin/python3 tests/golden/make_onnx_fixtures.py           # (re)write the four files
     /usr/bin/python3 tests/golden/make_onnx_fixtures.py --verify  # regenerate in memory, compare bytes
 
 A tiny VGG-shaped feature stack, cfg [4, 4, 'M', 8, 'M', 8, 'M'] (3x3 conv pad 1 with bias
@@ -12,6 +12,8 @@ features.{i}:
   tiny_vgg.safetensors   its state_dict (features.{0,2,5,8}.{weight,bias}, F32)
   tiny_vgg_io.safetensors  "x" [2,3,16,16] and "y" = features(x) [2,8,2,2], computed in
                          float64 from the float32 weights and input, rounded to float32
+  tiny_vgg_leaky.onnx    negative case: conv + LeakyReLU(0.1) + max-pool (OpenCV reads the
+                         LeakyRelu as a "ReLU" layer with a slope; the importer must refuse it)
 
 Weights: torch.manual_seed(20240607) then PyTorch's default init, biases redrawn uniform
 in [-0.5, 0.5] so that they matter; x uniform in [-1, 1).
@@ -79,14 +81,17 @@ def build():
         y = model.double().features(x.double()).float()
         model.float()
 
-    onnx = io.BytesIO()
+    onnx, leaky = io.BytesIO(), io.BytesIO()
     torch.onnx.export(model, x, onnx, opset_version=11, input_names=["x"], output_names=["y"],
                       dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, do_constant_folding=True)
+    bad = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.LeakyReLU(0.1), nn.MaxPool2d(2)).eval()
+    torch.onnx.export(bad, x, leaky, opset_version=11, input_names=["x"], output_names=["y"])
     state = {k: v for k, v in model.state_dict().items()}
     return {
         "tiny_vgg.onnx": onnx.getvalue(),
         "tiny_vgg.safetensors": safetensors_bytes(state),
         "tiny_vgg_io.safetensors": safetensors_bytes({"x": x, "y": y}),
+        "tiny_vgg_leaky.onnx": leaky.getvalue(),
     }
 
 

@@ -3,12 +3,14 @@
 
     /usr/bin/python3 tests/golden/make_replay_fixture.py            # write the 3 fixtures + f32/f64 report
     /usr/bin/python3 tests/golden/make_replay_fixture.py --verify   # reload, compare bit-exactly
-    options: --data DIR (default data/mhsma, else ../shared/data/mhsma), --no-f32 (skip the report)
+    options: --data DIR (default data/mhsma, else ../shared/data/mhsma), --no-f32 (skip the report),
+             --f32-no-mkldnn (float32 replay of the report without oneDNN)
 
 Writes (tests/golden/fixtures/):
   replay_head_B_init.safetensors    student state_dict right after init_xavier(seed=1)
   replay_head_B.safetensors         student state_dict after 2 Adam steps + loss.1, loss.2
   replay_head_B_scores.safetensors  eval-mode anomaly scores of the first 16 test cells
+  replay_head_B_grad1.safetensors   d loss.1 / d parameter at the init (step-1 gradient)
 
 Definitions (mirrored by the C++ side; see README.md "Replay fixtures"):
   * teacher "random:0": torchvision vgg16().features, init_xavier(seed=0), eval, frozen;
@@ -223,59 +225,95 @@ def build_fixtures(d, run):
              "init": "init_xavier: w=f32((2*uniform(seed*64+k,i)-1)*sqrt(6/(9*Cin+9*Cout))) in f64; "
                      "BN weight 1, bias 0, running_mean 0, running_var 1",
              "uniform": "(splitmix64(seed*2^32+i)>>40)/2^24"}
+    grad1 = {k: f32(v) for k, v in run["grad"][0].items()}
+    gmeta = dict(meta, steps="1", what="d loss.1 / d parameter at the init (before the first update)")
     return [(f"{STEM}_init", init, imeta), (STEM, final, meta),
-            (f"{STEM}_scores", {"scores": f32(run["scores"])}, smeta)]
+            (f"{STEM}_scores", {"scores": f32(run["scores"])}, smeta),
+            (f"{STEM}_grad1", grad1, gmeta)]
 
 
 # ---------------------------------------------------------------------------
 # float32 vs float64 report
 # ---------------------------------------------------------------------------
 def rel(a, b):
+    """max|a - b| / max|b| (the measure tests/unit/golden.hpp uses)."""
     a, b = a.double(), b.double()
     scale = b.abs().max().item()
     err = (a - b).abs().max().item()
     return err / scale if scale > 0 else err
 
 
-def report(r32, r64):
-    print("\nloss      f64                     f32                     rel")
+def rel_l2(a, b):
+    a, b = a.double(), b.double()
+    return ((a - b).norm() / b.norm()).item()
+
+
+def kink_switches(x):
+    """Student at init, batch x: ReLU masks and max-pool argmaxes that differ float32 vs float64."""
+    out = []
+    for dtype in (torch.float32, torch.float64):
+        s, h, ev = make_student().to(dtype), x.to(dtype), []
+        with torch.no_grad():
+            for m in s.features:
+                if isinstance(m, nn.MaxPool2d):
+                    h, idx = F.max_pool2d(h, 2, 2, return_indices=True)
+                    ev.append(("pool", idx))
+                    continue
+                h = m(h)
+                if isinstance(m, nn.ReLU):
+                    ev.append(("relu", h > 0))
+        out.append(ev)
+    relu = sum(int((a != b).sum()) for (k, a), (_, b) in zip(*out) if k == "relu")
+    pool = sum(int((a != b).sum()) for (k, a), (_, b) in zip(*out) if k == "pool")
+    return relu, pool
+
+
+def report(r32, r64, xtrain):
+    """float32 replay vs the float64 golden, printed (nothing is stored)."""
+    print("\n== float32 vs float64 (same float32 init, same inputs, 1 thread, mkldnn %s) =="
+          % ("on" if torch.backends.mkldnn.enabled else "off"))
     for s in range(STEPS):
         a, b = r32["loss"][s].item(), r64["loss"][s].item()
-        print(f"loss.{s + 1}  {b:.17g}  {a:.9g}  {abs(a - b) / abs(b):.3g}")
-    print(f"scores rel (f32 vs f64): {rel(r32['scores'], r64['scores']):.3g}")
+        print(f"loss.{s + 1}: f64 {b:.17g}  f32 {a:.9g}  rel {abs(a - b) / abs(b):.2e}")
+    d = (r32["scores"].double() - r64["scores"]).abs().max().item()
+    print(f"scores: rel {rel(r32['scores'], r64['scores']):.2e} (max abs {d:.2e}; spread of the f64 scores "
+          f"{(r64['scores'].max() - r64['scores'].min()).item():.2e})")
+    relu, pool = kink_switches(xtrain[:BATCH])
+    print(f"kinks switched at step 1 (student forward, f32 vs f64): {relu} ReLU signs, {pool} max-pool argmaxes")
 
-    print("\nstep-1 gradients (identical params and inputs in both runs):")
-    print(f"{'tensor':28s} {'n':>7s} {'rel g':>9s} {'|g|<1e-6max':>11s} {'|g|<1e-8':>9s} "
-          f"{'sgnflip':>7s} {'noisy':>6s}")
-    g32, g64 = r32["grad"][0], r64["grad"][0]
-    for k in g64:
-        a, b = g32[k].double(), g64[k]
-        noise = (a - b).abs()
-        print(f"{k:28s} {b.numel():7d} {rel(a, b):9.2e} {int((b.abs() < 1e-6 * b.abs().max()).sum()):11d} "
-              f"{int((b.abs() < 1e-8).sum()):9d} {int((torch.sign(a) != torch.sign(b)).sum()):7d} "
-              f"{int((noise > 0.1 * b.abs()).sum()):6d}")
-
-    rows = []
-    print("\nparameters / buffers, rel = max|f32 - f64| / max|f64|:")
-    print(f"{'tensor':28s} {'after step 1':>12s} {'after step 2':>12s} {'max|f64|':>9s} {'argmax |g1|/max|g1|':>20s}")
+    g32, g64, p0 = r32["grad"][0], r64["grad"][0], r64["init"]
+    print("\nper parameter: step-1 gradient g1 and the state after step 1 / step 2")
+    print(f"{'tensor':24s} {'n':>6s} {'g1 rel':>8s} {'g1 relL2':>8s} {'|g1|<1e-6':>9s} {'g1 sign':>7s} "
+          f"{'p1 rel':>8s} {'p2 rel':>8s} {'max|p2|':>8s} {'upd relL2':>9s} {'>lr/2':>5s} {'max|dp2|':>8s}")
+    print(f"{'':24s} {'':6s} {'':8s} {'':8s} {'*max|g1|':>9s} {'flips':>7s} "
+          f"{'':8s} {'':8s} {'':8s} {'':9s} {'':5s} {'/lr':>8s}")
+    rows, flip_max = [], 0.0
     for k, b in r64["state"][-1].items():
         if not b.is_floating_point():
-            assert torch.equal(r32["state"][-1][k], b)
+            assert torch.equal(r32["state"][-1][k], b), k
             continue
-        r1 = rel(r32["state"][0][k], r64["state"][0][k])
-        r2 = rel(r32["state"][-1][k], b)
-        where = ""
-        if k in g64:
-            i = (r32["state"][-1][k].double() - b).abs().flatten().argmax()
-            g = g64[k].flatten()
-            where = f"{(g[i].abs() / g.abs().max()).item():.2e}"
+        r1, r2 = rel(r32["state"][0][k], r64["state"][0][k]), rel(r32["state"][-1][k], b)
+        dp = (r32["state"][-1][k].double() - b).abs()
         rows.append((r2, k))
-        print(f"{k:28s} {r1:12.3e} {r2:12.3e} {b.abs().max().item():9.3g} {where:>20s}")
+        if k not in g64:  # BN running statistics
+            print(f"{k:24s} {b.numel():6d} {'':8s} {'':8s} {'':9s} {'':7s} {r1:8.1e} {r2:8.1e} "
+                  f"{b.abs().max().item():8.2g} {rel_l2(r32['state'][-1][k], b):9.1e}")
+            continue
+        ga, gb = g32[k].double(), g64[k]
+        flips = torch.sign(ga) != torch.sign(gb)
+        if flips.any():
+            flip_max = max(flip_max, (gb.abs()[flips].max() / gb.abs().max()).item())
+        upd = rel_l2(r32["state"][-1][k] - p0[k].double(), b - p0[k].double())
+        print(f"{k:24s} {b.numel():6d} {rel(ga, gb):8.1e} {rel_l2(ga, gb):8.1e} "
+              f"{int((gb.abs() < 1e-6 * gb.abs().max()).sum()):9d} {int(flips.sum()):7d} {r1:8.1e} {r2:8.1e} "
+              f"{b.abs().max().item():8.2g} {upd:9.1e} {int((dp > LR / 2).sum()):5d} {dp.max().item() / LR:8.2f}")
     rows.sort(reverse=True)
-    print("\nworst tensors after step 2: " + ", ".join(f"{k} {r:.2e}" for r, k in rows[:5]))
+    print("\nworst p2 rel: " + ", ".join(f"{k} {r:.2e}" for r, k in rows[:5]))
     bad = [k for r, k in rows if r > 1e-4]
-    print(f"tensors above 1e-4 rel: {len(bad)} / {len(rows)}" + (": " + ", ".join(bad) if bad else ""))
-    return rows
+    print(f"tensors above 1e-4 rel after step 2: {len(bad)} / {len(rows)}")
+    print(f"largest |g1|/max|g1| among elements whose g1 sign differs f32 vs f64: {flip_max:.2e}")
+    print(f"g1 relL2 worst {max(rel_l2(g32[k], g64[k]) for k in g64):.2e}, g2 relL2 worst "
+          f"{max(rel_l2(r32['grad'][1][k], r64['grad'][1][k]) for k in g64):.2e}")
 
 
 # ---------------------------------------------------------------------------
@@ -314,6 +352,8 @@ def main():
     ap.add_argument("--verify", action="store_true", help="check the files on disk")
     ap.add_argument("--data", default=None)
     ap.add_argument("--no-f32", action="store_true", help="skip the float32 divergence report")
+    ap.add_argument("--f32-no-mkldnn", action="store_true",
+                    help="run the float32 replay of the report with oneDNN (mkldnn) disabled")
     a = ap.parse_args()
     torch.set_num_threads(1)  # deterministic reductions
     d = data_dir(a.data)
@@ -333,7 +373,8 @@ def main():
         r64["loss"][0].item(), r64["loss"][1].item()))
     print("scores =", " ".join(f"{v:.6g}" for v in fixtures[2][1]["scores"].tolist()))
     if not a.no_f32:
-        report(replay(torch.float32, xtrain, xtest), r64)
+        with torch.backends.mkldnn.flags(enabled=not a.f32_no_mkldnn):
+            report(replay(torch.float32, xtrain, xtest), r64, xtrain)
 
 
 if __name__ == "__main__":

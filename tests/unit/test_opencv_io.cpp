@@ -140,6 +140,12 @@ BOOST_AUTO_TEST_CASE(rejects_non_onnx_and_missing_files) {
   expect_error([&] { models::import_vgg_onnx(missing); }, {missing});
 }
 
+BOOST_AUTO_TEST_CASE(rejects_a_leaky_relu_naming_the_layer) {
+  if (!have_opencv()) return;  // the case above checks the Error
+  const std::string onnx = kGolden + "/tiny_vgg_leaky.onnx";
+  expect_error([&] { models::import_vgg_onnx(onnx); }, {onnx, "LeakyRelu", "negative slope"});
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // ---------------------------------------------------------------------------------------------

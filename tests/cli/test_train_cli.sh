@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# train / eval / score / info / the embedding example, driven as a user would, on MHSMA:
+# the end-to-end command, an independent recheck of the metrics, the audit replay against
+# PyTorch, bitwise resume, and one-line errors for bad input.
+set -u
+MORPHOKD=$1 FIXTURES=$2 EMBED=$3 DATA=$4 GOLDEN=$5 WORK=$6
+rm -rf "$WORK" && mkdir -p "$WORK" && "$FIXTURES" make "$WORK/fixtures" >/dev/null || exit 1
+passed=0 failed=0
+ok() { passed=$((passed + 1)); echo "ok: $*"; }
+bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+check() { local what=$1; shift; if "$@" >"$WORK/last.log" 2>&1; then ok "$what"; else bad "$what: $(tail -3 "$WORK/last.log")"; fi; }
+
+# expect_error NAME WORDS CMD...: exit != 0 and exactly one stderr line containing WORDS.
+expect_error() {
+  local name=$1 words=$2; shift 2
+  "$@" >"$WORK/out" 2>"$WORK/err"
+  local rc=$? lines; lines=$(wc -l <"$WORK/err")
+  if [ $rc -eq 0 ]; then bad "$name: exit 0"; elif [ "$lines" -ne 1 ]; then bad "$name: $lines stderr lines: $(head -3 "$WORK/err")"
+  elif ! grep -qF -- "$words" "$WORK/err"; then bad "$name: '$(cat "$WORK/err")' lacks '$words'"; else ok "$name"; fi
+}
+
+# 1. The end-to-end command of the issue, then an independent recomputation of the metrics.
+RUN="$WORK/head"
+check "train head 3 epochs" "$MORPHOKD" train --part head --data "$DATA" --teacher random:0 --student B --epochs 3 --out "$RUN"
+check "eval test" "$MORPHOKD" eval --run "$RUN" --split test
+check "eval json agrees with csv" "$FIXTURES" check-eval "$RUN" test
+check "eval valid (youden)" "$MORPHOKD" eval --run "$RUN" --split valid --threshold-rule youden
+check "eval valid json agrees with csv" "$FIXTURES" check-eval "$RUN" valid
+check "train log has 3 epochs" test "$(wc -l <"$RUN/train_log.jsonl")" -eq 3
+check "run.json hashes" grep -q '"sha256"' "$RUN/run.json"
+
+# 2. Scoring new cells: CLI, embedding API and eval agree on the same cells.
+# The first 16 test cells as raw bytes, after the .npy header (10 + its stated length).
+hdr=$((10 + $(od -An -tu2 -j8 -N2 "$DATA/x_64_test.npy")))
+tail -c +$((hdr + 1)) "$DATA/x_64_test.npy" | head -c $((16 * 4096)) >"$WORK/cells16.u8"
+check "score npy" "$MORPHOKD" score --run "$RUN" --input "$DATA/x_64_test.npy" --out "$WORK/scores.csv"
+check "score csv has 300 rows" test "$(wc -l <"$WORK/scores.csv")" -eq 301
+if "$EMBED" "$RUN" "$WORK/cells16.u8" >"$WORK/embed.txt" 2>"$WORK/err"; then
+  # embed prints "i score call" after a header line; scores_test.csv lists the same cells first.
+  if paste -d' ' <(tail -n +2 "$WORK/embed.txt" | awk '{print $2}') <(sed -n 2,17p "$RUN/scores_test.csv" | cut -d, -f3) |
+     awk '{d=$1-$2; if (d<0) d=-d; if (d > 1e-7*($2<0?-$2:$2)+1e-12) bad=1} END {exit bad}'; then ok "embedding API = eval scores"
+  else bad "embedding API scores differ"; fi
+else bad "embed_example: $(cat "$WORK/err")"; fi
+check "info student B" sh -c "'$MORPHOKD' info --student B | grep -q 'conv weights 343728'"
+
+# 3. Audit replay: 2 Adam steps from given weights match PyTorch (float64 golden), rel 1e-4.
+REPLAY="$WORK/replay"
+check "replay 2 steps" "$MORPHOKD" train --part head --data "$DATA" --teacher random:0 --student B \
+  --student-init "$GOLDEN/replay_head_B_init.safetensors" --no-shuffle --no-augment --steps 2 --out "$REPLAY"
+check "replay matches PyTorch" "$FIXTURES" compare-st "$REPLAY/student.safetensors" "$GOLDEN/replay_head_B.safetensors" 1e-4
+
+# 4. Resume gives the same bytes as an uninterrupted run (same threads).
+for aug in none flip,rotate; do
+  A="$WORK/full_$aug" B="$WORK/resumed_$aug"
+  "$MORPHOKD" train --part head --data "$DATA" --epochs 2 --augment "$aug" --threads 2 --out "$A" >/dev/null 2>&1
+  "$MORPHOKD" train --part head --data "$DATA" --epochs 1 --augment "$aug" --threads 2 --out "$B" >/dev/null 2>&1
+  "$MORPHOKD" train --resume --epochs 2 --threads 2 --out "$B" >/dev/null 2>&1
+  check "resume = uninterrupted (augment $aug)" cmp "$A/student.safetensors" "$B/student.safetensors"
+done
+
+# 5. Bad input: one line naming the file or option, exit 1.
+expect_error unknown_part "--part: unknown part 'neck'" "$MORPHOKD" train --part neck --data "$DATA" --out "$WORK/e1"
+expect_error bad_teacher "--teacher: 'vgg.bin' is not random:SEED" "$MORPHOKD" train --teacher vgg.bin --data "$DATA" --out "$WORK/e2"
+expect_error missing_teacher "absent.safetensors: cannot open" "$MORPHOKD" train --teacher "$WORK/absent.safetensors" --data "$DATA" --out "$WORK/e3"
+expect_error bad_epochs "--epochs must be at least 1" "$MORPHOKD" train --epochs 0 --data "$DATA" --out "$WORK/e4"
+expect_error bad_student "--student: unknown student 'Z'" "$MORPHOKD" train --student Z --data "$DATA" --out "$WORK/e5"
+expect_error bad_augment "--augment: unknown augmentation 'blur'" "$MORPHOKD" train --augment blur --data "$DATA" --out "$WORK/e6"
+expect_error missing_data "no such data folder" "$MORPHOKD" train --data "$WORK/nodata" --out "$WORK/e7"
+expect_error run_exists "already holds a run" "$MORPHOKD" train --data "$DATA" --out "$RUN"
+expect_error not_a_run "not a run directory" "$MORPHOKD" eval --run "$WORK"
+expect_error bad_rule "--threshold-rule" "$MORPHOKD" eval --run "$RUN" --threshold-rule best
+expect_error bad_split "--split: unknown split 'dev'" "$MORPHOKD" eval --run "$RUN" --split dev
+expect_error resume_with_options "--resume takes the configuration" "$MORPHOKD" train --resume --lr 0.1 --out "$B"
+# An empty class: a data folder whose test labels are all normal.
+mkdir -p "$WORK/oneclass" && cp "$DATA"/x_64_*.npy "$DATA"/y_head_train.npy "$DATA"/y_head_valid.npy "$WORK/oneclass/"
+yhdr=$((10 + $(od -An -tu2 -j8 -N2 "$DATA/y_head_test.npy")))
+{ head -c "$yhdr" "$DATA/y_head_test.npy"; head -c $(($(stat -c %s "$DATA/y_head_test.npy") - yhdr)) /dev/zero; } >"$WORK/oneclass/y_head_test.npy"
+expect_error one_class "AUC needs both normal and abnormal cells" "$MORPHOKD" eval --run "$RUN" --data "$WORK/oneclass"
+# A student file changed after training is caught by its SHA-256.
+cp -r "$RUN" "$WORK/tampered" && printf '\x01' | dd of="$WORK/tampered/student.safetensors" bs=1 seek=5000 conv=notrunc 2>/dev/null
+expect_error tampered "student.safetensors: SHA-256 differs from run.json" "$MORPHOKD" eval --run "$WORK/tampered"
+expect_error nan_cells "non-finite pixel" "$MORPHOKD" score --run "$RUN" --input "$WORK/fixtures/nan_cells.npy" --out "$WORK/x.csv"
+
+echo "train_cli: $passed passed, $failed failed"
+[ $failed -eq 0 ]
