@@ -48,6 +48,26 @@ std::string augment_string(const AugmentOptions& o) {
   return s.empty() ? "none" : s;
 }
 
+SampleAugment draw_augment(const AugmentOptions& o, std::uint64_t seed, std::uint64_t epoch, std::int64_t id) {
+  // One stream per (seed, epoch), hashed so nearby seeds and epochs give unrelated streams;
+  // sample `id` uses counters 4 id + {0: hflip, 1: vflip, 2: rotate?, 3: angle}.
+  const std::uint64_t stream = splitmix64(seed * 1000003u + epoch);
+  const std::uint64_t base = static_cast<std::uint64_t>(id) * 4;
+  SampleAugment a;
+  a.hflip = o.hflip && uniform01(stream, base + 0) < o.flip_probability;
+  a.vflip = o.vflip && uniform01(stream, base + 1) < o.flip_probability;
+  a.rotate = o.rotate && uniform01(stream, base + 2) < o.rotate_probability;
+  a.degrees = (2 * uniform01(stream, base + 3) - 1) * o.max_degrees;
+  return a;
+}
+
+void flip_cells(const Tensor& in, Tensor& out, int flip_variant) {
+  // Probability 1: the asked-for flips happen to every cell, whatever the draws.
+  const AugmentOptions certain{(flip_variant & 1) != 0, (flip_variant & 2) != 0, false, 1.0, 0.0, 0.0};
+  const std::vector<std::int64_t> ids(static_cast<std::size_t>(in.dim(0)), 0);
+  augment_batch(in, out, certain, 0, 0, ids);
+}
+
 void augment_batch(const Tensor& in, Tensor& out, const AugmentOptions& o, std::uint64_t seed, std::uint64_t epoch,
                    std::span<const std::int64_t> ids) {
   check_rank(in, 4, "augment input");
@@ -62,18 +82,11 @@ void augment_batch(const Tensor& in, Tensor& out, const AugmentOptions& o, std::
   if (o.rotate) fail("--augment: rotate needs a build with MORPHOKD_WITH_OPENCV=ON");
 #endif
 
-  // One stream per (seed, epoch), hashed so nearby seeds and epochs give unrelated streams;
-  // sample `id` uses counters 4 id + {0: hflip, 1: vflip, 2: rotate?, 3: angle}.
-  const std::uint64_t stream = splitmix64(seed * 1000003u + epoch);
-
 #pragma omp parallel for schedule(static)
   for (Index b = 0; b < batch; ++b) {
-    const std::uint64_t base = static_cast<std::uint64_t>(ids[static_cast<std::size_t>(b)]) * 4;
-    const bool hflip = o.hflip && uniform01(stream, base + 0) < o.flip_probability;
-    const bool vflip = o.vflip && uniform01(stream, base + 1) < o.flip_probability;
-    const bool rotate = o.rotate && uniform01(stream, base + 2) < o.rotate_probability;
-    const double angle = (2 * uniform01(stream, base + 3) - 1) * o.max_degrees;
-
+    const SampleAugment a = draw_augment(o, seed, epoch, ids[static_cast<std::size_t>(b)]);
+    const bool hflip = a.hflip, vflip = a.vflip, rotate = a.rotate;
+    const double angle = a.degrees;
     const float* src = in.data() + b * h * w;
     float* dst = out.data() + b * h * w;
     // Flips go straight to `dst`, or to a scratch image that the rotation then reads.

@@ -1,6 +1,7 @@
 #include "morphokd/pipeline/train.hpp"
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <numeric>
@@ -172,18 +173,27 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
   }
   write_json_atomic(paths.run, run);
 
-  // Teacher targets never change without augmentation: compute them once for the run.
+  // Teacher targets are a fixed set unless cells are rotated: without augmentation one
+  // target per cell, with flips one per cell and flip variant. Compute them once.
   const Index n = static_cast<Index>(normal_rows.size());
-  std::vector<Tensor> cache;
-  if (!augment.any()) {
+  std::vector<std::vector<Tensor>> cache;  // [flip variant][layer] -> [n, C, H, W]
+  if (!augment.rotate) {
+    const int variants = (augment.hflip ? 2 : 1) * (augment.vflip ? 2 : 1);
     double bytes = 0;
-    for (int k : c.train_layers) {
-      const Shape s = det.teacher().gray->output_shape({1, 1, 64, 64}, models::pool_index(models::vgg16_spec(), k));
-      bytes += 4.0 * static_cast<double>(n * s.numel());
-    }
+    for (int k : c.train_layers)
+      bytes += 4.0 * variants * static_cast<double>(n) *
+               static_cast<double>(det.teacher().gray->output_shape({1, 1, 64, 64}, models::pool_index(models::vgg16_spec(), k)).numel());
     if (bytes <= c.cache_limit_gb * 1e9) {
-      cache = det.cache_teacher_maps(data::gather(train_set.cells, normal_rows), c.train_layers);
-      std::cout << "teacher targets cached: " << n << " cells, " << static_cast<long>(bytes / 1e6) << " MB\n";
+      const Tensor normal = data::gather(train_set.cells, normal_rows);
+      Tensor flipped = Tensor::empty(normal.shape());
+      cache.resize(4);
+      for (int v = 0; v < 4; ++v) {
+        if (((v & 1) && !augment.hflip) || ((v & 2) && !augment.vflip)) continue;
+        data::flip_cells(normal, flipped, v);
+        cache[static_cast<std::size_t>(v)] = det.cache_teacher_maps(flipped, c.train_layers);
+      }
+      std::cout << "teacher targets cached: " << n << " cells x " << variants << " flip variants, "
+                << static_cast<long>(bytes / 1e6) << " MB\n";
     } else {
       std::cout << "teacher targets recomputed each batch: the cache would need " << static_cast<long>(bytes / 1e6)
                 << " MB, over --cache-limit-gb\n";
@@ -214,9 +224,18 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
         gray = out;
       }
       input.apply(gray);
-      if (!cache.empty()) {
-        t_maps.resize(cache.size());
-        for (std::size_t l = 0; l < cache.size(); ++l) t_maps[l] = data::gather(cache[l], positions);
+      if (!cache.empty()) {  // row i of the batch: its cell's target for the flips it got
+        t_maps.resize(c.train_layers.size());
+        for (std::size_t l = 0; l < t_maps.size(); ++l) {
+          const Tensor& first = cache[0][l];
+          const Index per = first.numel() / first.dim(0);
+          t_maps[l] = Tensor::empty({e - b, first.dim(1), first.dim(2), first.dim(3)});
+          for (Index i = 0; i < e - b; ++i) {
+            const int v = data::draw_augment(augment, c.seed, static_cast<std::uint64_t>(epoch), rows[static_cast<std::size_t>(i)]).flip_variant();
+            std::memcpy(t_maps[l].data() + i * per, cache[static_cast<std::size_t>(v)][l].data() + positions[static_cast<std::size_t>(i)] * per,
+                        sizeof(float) * static_cast<std::size_t>(per));
+          }
+        }
       } else {
         t_maps = det.teacher_maps(gray, c.train_layers);
       }

@@ -58,6 +58,13 @@ for aug in none flip,rotate; do
   check "resume = uninterrupted (augment $aug)" cmp "$A/student.safetensors" "$B/student.safetensors"
 done
 
+# 4b. Cached teacher targets train exactly as recomputed ones (none: one per cell; flip: per variant).
+for aug in none flip; do
+  "$MORPHOKD" train --part head --data "$DATA" --augment "$aug" --steps 3 --threads 2 --out "$WORK/cached_$aug" >/dev/null 2>&1
+  "$MORPHOKD" train --part head --data "$DATA" --augment "$aug" --steps 3 --threads 2 --cache-limit-gb 0 --out "$WORK/recomputed_$aug" >/dev/null 2>&1
+  check "cached = recomputed teacher targets (augment $aug)" cmp "$WORK/cached_$aug/student.safetensors" "$WORK/recomputed_$aug/student.safetensors"
+done
+
 # 5. Bad input: one line naming the file or option, exit 1.
 expect_error unknown_part "--part: unknown part 'neck'" "$MORPHOKD" train --part neck --data "$DATA" --out "$WORK/e1"
 expect_error bad_teacher "--teacher: 'vgg.bin' is not random:SEED" "$MORPHOKD" train --teacher vgg.bin --data "$DATA" --out "$WORK/e2"

@@ -23,6 +23,17 @@ struct AugmentOptions {
 AugmentOptions parse_augment(const std::string& text);
 std::string augment_string(const AugmentOptions& o);
 
+// What augmentation sample `id` gets in `epoch`: the one place the random draws are made.
+struct SampleAugment {
+  bool hflip = false, vflip = false, rotate = false;
+  double degrees = 0;
+  int flip_variant() const { return (hflip ? 1 : 0) | (vflip ? 2 : 0); }  // 0..3
+};
+SampleAugment draw_augment(const AugmentOptions& o, std::uint64_t seed, std::uint64_t epoch, std::int64_t id);
+
+// Every cell flipped alike (flip variant 0..3 as SampleAugment::flip_variant).
+void flip_cells(const Tensor& in, Tensor& out, int flip_variant);
+
 // out[b] = augmentation of in[b] for sample ids[b]. Rotation needs OpenCV (Error without).
 void augment_batch(const Tensor& in, Tensor& out, const AugmentOptions& o, std::uint64_t seed, std::uint64_t epoch,
                    std::span<const std::int64_t> ids);
