@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Fresh machine to first result: installs the Debian packages, builds morphokd, puts the
-# MHSMA data in place, and runs the main job. At this stage of the project the main job is
-# the audit forward pass: the VGG16 teacher (Xavier random, seed 0) on the first 16 MHSMA
-# test cells, every layer's output dumped for inspection.
+# Fresh machine to first result: installs the Debian packages, builds morphokd, puts MHSMA
+# in place, trains a head student on normal cells (defaults: random:0 teacher, student B,
+# 15 epochs, flip+rotate augmentation) and evaluates it on the test split.
+# Usage: tools/quickstart.sh [PART] [EPOCHS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+part=${1:-head} epochs=${2:-15}
 bash tools/install_deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)"
 bash data/fetch_mhsma.sh
-out=out/forward-$(date +%Y%m%d-%H%M%S)
-mkdir -p out
-build/apps/morphokd forward --weights random:0 --input data/mhsma/x_64_test.npy --limit 16 --dump "$out"
-cat "$out/kernels.txt"
+run=out/$part-$(date +%Y%m%d-%H%M%S)
+build/apps/morphokd train --part "$part" --data data/mhsma --epochs "$epochs" --out "$run"
+build/apps/morphokd eval --run "$run" --split test
+echo "run directory: $run (eval_test.json, scores_test.csv, student.safetensors, run.json)"

@@ -33,7 +33,8 @@ json config_to_json(const TrainConfig& c) {
           {"steps", c.steps},
           {"student_init", c.student_init},
           {"checkpoint_every", c.checkpoint_every},
-          {"cache_limit_gb", c.cache_limit_gb}};
+          {"cache_limit_gb", c.cache_limit_gb},
+          {"dump_grads", c.dump_grads}};
 }
 
 TrainConfig config_from_json(const json& j, const std::string& source) {
@@ -57,6 +58,7 @@ TrainConfig config_from_json(const json& j, const std::string& source) {
     c.student_init = j.at("student_init").get<std::string>();
     c.checkpoint_every = j.at("checkpoint_every").get<int>();
     c.cache_limit_gb = j.at("cache_limit_gb").get<double>();
+    c.dump_grads = j.value("dump_grads", false);
     return c;
   } catch (const json::exception& e) {
     fail(source + ": bad configuration: " + e.what());

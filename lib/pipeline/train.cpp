@@ -213,6 +213,7 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
     Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(c.epochs), static_cast<long>(n), "img");
     method::LossTerms sum;
     Index seen = 0;
+    std::vector<double> step_losses;
     for (Index b = 0; b < n; b += c.batch) {
       const Index e = std::min(n, b + c.batch);
       std::vector<std::int64_t> positions(order.begin() + b, order.begin() + e), rows;
@@ -244,7 +245,14 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
       grads.clear();
       for (std::size_t l = 0; l < ds.size(); ++l) grads[det.student_pool_index(c.train_layers[l])] = ds[l];
       student.backward(grads, true, nullptr);
+      if (c.dump_grads) {  // the gradient Adam is about to use, named like the parameters
+        SafetensorsFile g;
+        for (auto& [name, p] : student.named_parameters())
+          g.tensors[name] = {StDType::f32, p->grad.clone(), {}, std::vector<Index>(p->grad.shape().dims().begin(), p->grad.shape().dims().end())};
+        write_safetensors((fs::path(run_dir) / ("grad_step" + std::to_string(steps_done + 1) + ".safetensors")).string(), g);
+      }
       adam.step();
+      step_losses.push_back(terms.total);
       const double w = static_cast<double>(e - b);
       sum.total += terms.total * w;
       sum.direction += terms.direction * w;
@@ -265,6 +273,7 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
                  {"value", sum.value / static_cast<double>(seen)},
                  {"seconds", seconds},
                  {"img_per_s", static_cast<double>(seen) / seconds}};
+    if (c.steps > 0) line["step_losses"] = step_losses;  // audit replay: each step's batch loss
     char text[256];
     std::snprintf(text, sizeof text, "epoch %3d/%d  loss %.5f  (direction %.5f, value %.4f)  %.1f s  %.1f img/s",
                   epoch + 1, c.epochs, line["loss"].get<double>(), line["direction"].get<double>(),

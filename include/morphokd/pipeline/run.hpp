@@ -38,6 +38,7 @@ struct TrainConfig {
   std::string student_init;      // safetensors to start from; empty: Xavier-uniform from `seed`
   int checkpoint_every = 1;      // epochs
   double cache_limit_gb = 4.0;   // teacher-target cache budget; above it targets are recomputed
+  bool dump_grads = false;       // audit: RUN/grad_step{k}.safetensors, parameter gradients of step k
 };
 
 struct RunInfo {
