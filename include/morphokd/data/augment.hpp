@@ -1,7 +1,8 @@
 // Training augmentation of gray cells [B, 1, H, W]: random horizontal / vertical flips and
 // rotations (bilinear, reflected border; METHOD.md). Every random choice for a sample is a
-// pure function of (seed, epoch, sample id), so a run is reproducible whatever the thread
-// count, batch order or resume point.
+// pure function of (seed, epoch, sample id) -- stream splitmix64(seed * 1000003 + epoch),
+// counters 4 id + {0 hflip, 1 vflip, 2 rotate?, 3 angle} -- so a run is reproducible
+// whatever the thread count, batch order or resume point.
 #pragma once
 #include <cstdint>
 #include <span>

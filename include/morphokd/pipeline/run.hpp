@@ -31,7 +31,7 @@ struct TrainConfig {
   std::vector<int> train_layers{2, 3, 4, 5};
   std::vector<int> score_layers{3, 4, 5};
   std::uint64_t seed = 0;
-  std::string augment = "flip,rotate";
+  std::string augment = "flip";  // exact symmetries, cacheable targets; rotate on request
   std::string input_norm = "none";
   bool shuffle = true;
   std::int64_t steps = 0;        // > 0: stop after this many optimizer steps (audit replay)
