@@ -728,6 +728,17 @@ def family_of(stem):
     return stem.rsplit("_", 1)[0]
 
 
+def check_identical(path, tensors, meta):
+    """The file on disk holds exactly these tensors (names, order, dtypes, bits) and metadata."""
+    loaded, lmeta = read_safetensors(path)
+    assert lmeta == {k: str(v) for k, v in meta.items()}, "metadata differs"
+    assert list(loaded) == list(tensors), "tensor names/order differ"
+    for k, v in tensors.items():
+        assert loaded[k].dtype == v.dtype and loaded[k].shape == v.shape, k
+        assert torch.equal(loaded[k], v.detach()), f"{k}: not bit-identical"
+    return loaded, lmeta
+
+
 def verify(fixtures):
     ok = True
     # Other generators (make_replay_fixture.py, make_onnx_fixtures.py) share the folder:
@@ -740,12 +751,7 @@ def verify(fixtures):
     for stem, tensors, meta in fixtures:
         path = os.path.join(FIXTURE_DIR, stem + ".safetensors")
         try:
-            loaded, lmeta = read_safetensors(path)
-            assert lmeta == {k: str(v) for k, v in meta.items()}, "metadata differs"
-            assert list(loaded) == list(tensors), "tensor names/order differ"
-            for k, v in tensors.items():
-                assert loaded[k].dtype == v.dtype and loaded[k].shape == v.shape, k
-                assert torch.equal(loaded[k], v.detach()), f"{k}: not bit-identical"
+            loaded, lmeta = check_identical(path, tensors, meta)
             CHECKS[family_of(stem)](loaded, lmeta)
             print(f"ok   {stem}.safetensors")
         except (AssertionError, OSError, KeyError, ValueError) as e:

@@ -41,7 +41,7 @@ import torchvision
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from make_fixtures import FIXTURE_DIR, read_safetensors, uniform_np, uniform_scalar, write_safetensors  # noqa: E402
+from make_fixtures import FIXTURE_DIR, check_identical, uniform_np, uniform_scalar, write_safetensors  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(HERE))
 CFG_B = [16, 16, 'M', 16, 128, 'M', 16, 16, 256, 'M', 16, 16, 512, 'M', 16, 16, 512, 'M']
@@ -322,12 +322,7 @@ def verify(fixtures):
     for stem, tensors, meta in fixtures:
         path = os.path.join(FIXTURE_DIR, stem + ".safetensors")
         try:
-            loaded, lmeta = read_safetensors(path)
-            assert lmeta == {k: str(v) for k, v in meta.items()}, "metadata differs"
-            assert list(loaded) == list(tensors), "tensor names/order differ"
-            for k, v in tensors.items():
-                assert loaded[k].dtype == v.dtype and loaded[k].shape == v.shape, k
-                assert torch.equal(loaded[k], v), f"{k}: not bit-identical"
+            check_identical(path, tensors, meta)
             print(f"ok   {stem}.safetensors")
         except (AssertionError, OSError, KeyError, ValueError) as e:
             print(f"FAIL {stem}.safetensors: {e}")
