@@ -85,18 +85,23 @@ double threshold_from_json(const json& j) {
   return j.get<double>();
 }
 
-TrainConfig read_run_config(const std::string& run_dir) {
-  const std::string path = (std::filesystem::path(run_dir) / "run.json").string();
+namespace {
+// RUN/run.json parsed, and its path for error messages.
+std::pair<json, std::string> run_json(const std::string& run_dir) {
+  std::string path = (std::filesystem::path(run_dir) / "run.json").string();
   if (!std::filesystem::exists(path)) fail(run_dir + ": not a run directory (no run.json)");
-  const json j = read_json(path);
+  return {read_json(path), path};
+}
+}  // namespace
+
+TrainConfig read_run_config(const std::string& run_dir) {
+  const auto [j, path] = run_json(run_dir);
   if (!j.contains("config")) fail(path + ": no configuration");
   return config_from_json(j.at("config"), path);
 }
 
 RunInfo read_run(const std::string& run_dir) {
-  const std::string path = (std::filesystem::path(run_dir) / "run.json").string();
-  if (!std::filesystem::exists(path)) fail(run_dir + ": not a run directory (no run.json)");
-  const json j = read_json(path);
+  const auto [j, path] = run_json(run_dir);
   try {
     if (j.value("format", "") != "morphokd-run") fail(path + ": not a morphokd run file");
     const int version = j.at("format_version").get<int>();

@@ -204,6 +204,7 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
 
   std::map<std::size_t, Tensor> grads;
   std::vector<Tensor> ds, t_maps;
+  std::vector<double> valid_scores;  // of the student as it stands after the latest epoch
   bool stop = false;
   for (int epoch = first_epoch; epoch < c.epochs && !stop; ++epoch) {
     student.train();
@@ -279,9 +280,9 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
                   epoch + 1, c.epochs, line["loss"].get<double>(), line["direction"].get<double>(),
                   line["value"].get<double>(), seconds, static_cast<double>(seen) / seconds);
     std::string msg = text;
+    valid_scores = det.score(valid_set.cells, nullptr, &valid_cache);
     if (valid_auc) {
-      const std::vector<double> scores = det.score(valid_set.cells, nullptr, &valid_cache);
-      const double auc = metrics::roc_auc(scores, valid_set.labels);
+      const double auc = metrics::roc_auc(valid_scores, valid_set.labels);
       line["valid_auc"] = auc;
       std::snprintf(text, sizeof text, "  valid AUC %.4f", auc);
       msg += text;
@@ -294,7 +295,9 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
   }
 
   write_safetensors(paths.student, student.state_dict());
-  const std::vector<double> valid_scores = det.score(valid_set.cells, nullptr, &valid_cache);
+  // The last epoch scored the validation split with this same student; a resume past the
+  // last epoch trains nothing and scores it here.
+  if (valid_scores.empty()) valid_scores = det.score(valid_set.cells, nullptr, &valid_cache);
   json thresholds = json::object();
   for (const char* rule : kThresholdRules) {
     try {
