@@ -1,7 +1,6 @@
 // Test-time helper for the CLI tests (no PyTorch needed):
 //   cli_fixtures make DIR             deterministic VGG16 weights, inputs, and broken variants
 //   cli_fixtures compare A B TOL      two dump directories agree: max|a-b|/max|a| <= TOL per file
-//   cli_fixtures compare-st A B TOL   two safetensors files: same names, each tensor within TOL
 //   cli_fixtures check-eval RUN SPLIT eval_SPLIT.json recomputed independently from scores_SPLIT.csv
 //   cli_fixtures check-replay RUN GOLDEN SCORES.csv   the audit replay against PyTorch (rule below)
 #include <cmath>
@@ -18,6 +17,7 @@
 #include "morphokd/models/vgg16.hpp"
 #include "morphokd/nn/layers.hpp"
 #include "morphokd/random.hpp"
+#include "support/oracles.hpp"
 
 using namespace morphokd;
 namespace fs = std::filesystem;
@@ -81,60 +81,12 @@ int compare(const fs::path& a, const fs::path& b, double tol) {
       std::cerr << e.path().filename() << ": shapes differ\n";
       return 1;
     }
-    double err = 0, scale = 0;
-    for (Index i = 0; i < ta.numel(); ++i) {
-      err = std::max(err, std::fabs(double(ta.data()[i]) - tb.data()[i]));
-      scale = std::max(scale, std::fabs(double(ta.data()[i])));
-    }
-    worst = std::max(worst, scale > 0 ? err / scale : err);
+    worst = std::max(worst, test::rel_error(tb, ta));  // A is the reference
     ++files;
   }
   std::cout << files << " files, worst rel " << worst << " (tol " << tol << ")\n";
   return files > 0 && worst <= tol ? 0 : 1;
 }
-// Relative error per tensor (max|a-b| / max|b|), I64 tensors compared exactly.
-int compare_st(const std::string& a, const std::string& b, double tol) {
-  const SafetensorsFile fa = read_safetensors(a), fb = read_safetensors(b);
-  double worst = 0;
-  std::string worst_name;
-  int bad = 0;
-  for (const auto& [name, eb] : fb.tensors) {
-    const auto it = fa.tensors.find(name);
-    if (it == fa.tensors.end()) {
-      std::cerr << a << ": lacks " << name << "\n";
-      ++bad;
-      continue;
-    }
-    if (eb.stored == StDType::i64) {
-      if (it->second.ints != eb.ints) {
-        std::cerr << name << ": integer values differ\n";
-        ++bad;
-      }
-      continue;
-    }
-    const Tensor& ta = it->second.values;
-    const Tensor& tb = eb.values;
-    if (!(ta.shape() == tb.shape())) {
-      std::cerr << name << ": shape " << ta.shape().str() << " vs " << tb.shape().str() << "\n";
-      ++bad;
-      continue;
-    }
-    double err = 0, scale = 0;
-    for (Index i = 0; i < ta.numel(); ++i) {
-      err = std::max(err, std::fabs(double(ta.data()[i]) - tb.data()[i]));
-      scale = std::max(scale, std::fabs(double(tb.data()[i])));
-    }
-    const double rel = scale > 0 ? err / scale : err;
-    if (rel > worst) worst = rel, worst_name = name;
-    if (rel > tol) {
-      std::cerr << name << ": rel " << rel << " > " << tol << "\n";
-      ++bad;
-    }
-  }
-  std::cout << fb.tensors.size() << " tensors, worst rel " << worst << " (" << worst_name << "), tol " << tol << "\n";
-  return bad == 0 ? 0 : 1;
-}
-
 // An independent recomputation: O(n^2) pair counting for the AUC, direct counting for the
 // confusion matrices, textbook formulas for the rest.
 int check_eval(const std::string& run, const std::string& split) {
@@ -156,19 +108,13 @@ int check_eval(const std::string& run, const std::string& split) {
   }
   std::ifstream jf(run + "/eval_" + split + ".json");
   const nlohmann::json j = nlohmann::json::parse(jf);
-  double pairs = 0, wins = 0;
-  for (std::size_t p = 0; p < scores.size(); ++p)
-    for (std::size_t q = 0; q < scores.size(); ++q)
-      if (labels[p] == 1 && labels[q] == 0) {
-        pairs += 1;
-        wins += scores[p] > scores[q] ? 1.0 : scores[p] == scores[q] ? 0.5 : 0.0;
-      }
+  const double auc = test::auc_pairs(scores, labels);
   int bad = 0;
   auto expect = [&](bool ok, const std::string& what) {
     if (!ok) std::cerr << "mismatch: " << what << "\n", ++bad;
   };
   expect(j.at("n").get<std::size_t>() == scores.size(), "n");
-  expect(std::fabs(j.at("auc").get<double>() - wins / pairs) <= 1e-6, "auc " + std::to_string(wins / pairs));
+  expect(std::fabs(j.at("auc").get<double>() - auc) <= 1e-6, "auc " + std::to_string(auc));
   const nlohmann::json& t = j.at("threshold");
   const double threshold = t.is_string() ? -HUGE_VAL : t.get<double>();
   for (const char* conv : {"abnormal_positive", "normal_positive"}) {
@@ -187,7 +133,7 @@ int check_eval(const std::string& run, const std::string& split) {
     expect(std::fabs(m.at("precision").get<double>() - prec) <= 1e-12, std::string(conv) + " precision");
     expect(std::fabs(m.at("recall").get<double>() - rec) <= 1e-12, std::string(conv) + " recall");
   }
-  std::cout << "eval " << split << ": " << scores.size() << " cells, AUC " << wins / pairs << (bad ? " MISMATCH" : " agrees") << "\n";
+  std::cout << "eval " << split << ": " << scores.size() << " cells, AUC " << auc << (bad ? " MISMATCH" : " agrees") << "\n";
   return bad == 0 ? 0 : 1;
 }
 // The audit replay (2 Adam steps of student B on head, tests/golden/make_replay_fixture.py)
@@ -213,11 +159,7 @@ int check_replay(const std::string& run, const std::string& golden, const std::s
     std::cout << (ok ? "  ok   " : "  FAIL ") << what << "\n";
     bad += !ok;
   };
-  auto rel = [](const Tensor& a, const Tensor& b) {
-    double e = 0, s = 0;
-    for (Index i = 0; i < a.numel(); ++i) e = std::max(e, std::fabs(double(a.data()[i]) - b.data()[i])), s = std::max(s, std::fabs(double(b.data()[i])));
-    return s > 0 ? e / s : e;
-  };
+  const auto rel = test::rel_error;
   const SafetensorsFile init = read_safetensors(golden + "/replay_head_B_init.safetensors");
   const SafetensorsFile after = read_safetensors(golden + "/replay_head_B.safetensors");
   const SafetensorsFile grad1 = read_safetensors(golden + "/replay_head_B_grad1.safetensors");
@@ -312,13 +254,12 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (argc == 5 && std::strcmp(argv[1], "compare") == 0) return compare(argv[2], argv[3], std::stod(argv[4]));
-    if (argc == 5 && std::strcmp(argv[1], "compare-st") == 0) return compare_st(argv[2], argv[3], std::stod(argv[4]));
     if (argc == 4 && std::strcmp(argv[1], "check-eval") == 0) return check_eval(argv[2], argv[3]);
     if (argc == 5 && std::strcmp(argv[1], "check-replay") == 0) return check_replay(argv[2], argv[3], argv[4]);
   } catch (const std::exception& e) {
     std::cerr << "cli_fixtures: " << e.what() << '\n';
     return 1;
   }
-  std::cerr << "usage: cli_fixtures make DIR | compare A B TOL | compare-st A B TOL | check-eval RUN SPLIT | check-replay RUN GOLDEN SCORES.csv\n";
+  std::cerr << "usage: cli_fixtures make DIR | compare A B TOL | check-eval RUN SPLIT | check-replay RUN GOLDEN SCORES.csv\n";
   return 2;
 }

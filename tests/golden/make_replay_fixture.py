@@ -236,7 +236,7 @@ def build_fixtures(d, run):
 # float32 vs float64 report
 # ---------------------------------------------------------------------------
 def rel(a, b):
-    """max|a - b| / max|b| (the measure tests/unit/golden.hpp uses)."""
+    """max|a - b| / max|b| (the measure tests/support/oracles.hpp uses)."""
     a, b = a.double(), b.double()
     scale = b.abs().max().item()
     err = (a - b).abs().max().item()

@@ -1,12 +1,16 @@
-// Shared helpers for tests that compare against the committed PyTorch fixtures.
+// Shared helpers of the Boost.Test suites: PyTorch fixtures, error checks, backends.
 #pragma once
 #include <boost/test/unit_test.hpp>
 #include <cmath>
+#include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "morphokd/error.hpp"
 #include "morphokd/io/safetensors.hpp"
 #include "morphokd/runtime.hpp"
+#include "support/oracles.hpp"
 
 namespace morphokd::test {
 
@@ -14,20 +18,32 @@ inline SafetensorsFile fixture(const std::string& name) {
   return read_safetensors(std::string(MORPHOKD_GOLDEN_DIR) + "/" + name + ".safetensors");
 }
 
-// max |actual - expected| / max |expected|: the error measure every golden test states.
-inline double rel_error(const Tensor& actual, const Tensor& expected) {
+// rel_error (support/oracles.hpp) after requiring equal shapes.
+inline double checked_rel_error(const Tensor& actual, const Tensor& expected) {
   BOOST_REQUIRE(actual.shape() == expected.shape());
-  double err = 0, scale = 0;
-  for (Index i = 0; i < expected.numel(); ++i) {
-    err = std::max(err, std::fabs(double(actual.data()[i]) - expected.data()[i]));
-    scale = std::max(scale, std::fabs(double(expected.data()[i])));
+  return rel_error(actual, expected);
+}
+
+// The call must throw an Error whose message is one line containing every word.
+template <class F>
+void expect_error(F&& call, std::initializer_list<std::string> words) {
+  try {
+    call();
+    BOOST_ERROR("no error; expected one mentioning '" << *words.begin() << "'");
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    BOOST_TEST(m.find('\n') == std::string::npos, "message spans lines: " << m);
+    for (const auto& w : words) BOOST_TEST(m.find(w) != std::string::npos, "message '" << m << "' lacks '" << w << "'");
   }
-  return scale > 0 ? err / scale : err;
+}
+template <class F>
+void expect_error(F&& call, const std::string& words) {
+  expect_error(std::forward<F>(call), {words});
 }
 
 #define MORPHOKD_CHECK_GOLDEN(actual, file, name, tol)                                                   \
   do {                                                                                                   \
-    const double rel_ = ::morphokd::test::rel_error((actual), (file).tensor((name), "fixture"));        \
+    const double rel_ = ::morphokd::test::checked_rel_error((actual), (file).tensor((name), "fixture"));        \
     BOOST_TEST(rel_ <= (tol), (name) << ": rel error " << rel_ << " > " << (tol));                      \
   } while (0)
 

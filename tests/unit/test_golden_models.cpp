@@ -4,7 +4,7 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include "golden.hpp"
+#include "support.hpp"
 #include "morphokd/models/vgg16.hpp"
 #include "morphokd/nn/layers.hpp"
 #include "morphokd/nn/optim.hpp"
@@ -112,22 +112,22 @@ BOOST_DATA_TEST_CASE(vgg16_all_layers, bdata::make(test::available_backends()), 
   net->eval();
   fill_vgg16_test_weights(*net);
   auto& conv0 = dynamic_cast<nn::Conv2d&>(net->at(0));
-  BOOST_TEST(test::rel_error(conv0.weight.value, f.tensor("w.0", "")) == 0.0);  // bit-exact regeneration
-  BOOST_TEST(test::rel_error(conv0.bias.value, f.tensor("b.0", "")) == 0.0);
+  BOOST_TEST(test::checked_rel_error(conv0.weight.value, f.tensor("w.0", "")) == 0.0);  // bit-exact regeneration
+  BOOST_TEST(test::checked_rel_error(conv0.bias.value, f.tensor("b.0", "")) == 0.0);
   Tensor x = Tensor::empty({1, 3, 32, 32});
   for (Index i = 0; i < x.numel(); ++i) x.data()[i] = static_cast<float>(uniform01(7, i));
-  BOOST_REQUIRE(test::rel_error(x, f.tensor("x", "")) == 0.0);
+  BOOST_REQUIRE(test::checked_rel_error(x, f.tensor("x", "")) == 0.0);
   net->forward(x);
   double worst = 0;
   for (int k = 0; k < models::kVgg16Modules; ++k) {
     const std::string key = "features." + std::to_string(k);
     double rel;
     if (f.contains(key)) {
-      rel = test::rel_error(net->output(static_cast<std::size_t>(k)), f.tensor(key, ""));
+      rel = test::checked_rel_error(net->output(static_cast<std::size_t>(k)), f.tensor(key, ""));
     } else {  // a ReLU: compare with the rectified golden conv output
       Tensor expected = f.tensor("features." + std::to_string(k - 1), "").clone();
       for (float& v : expected.span()) v = std::max(v, 0.0f);
-      rel = test::rel_error(net->output(static_cast<std::size_t>(k)), expected);
+      rel = test::checked_rel_error(net->output(static_cast<std::size_t>(k)), expected);
     }
     BOOST_TEST(rel <= 1e-4, key << ": rel error " << rel);
     worst = std::max(worst, rel);

@@ -5,7 +5,7 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include "golden.hpp"
+#include "support.hpp"
 #include "morphokd/nn/layers.hpp"
 #include "morphokd/ops/ops.hpp"
 

@@ -13,6 +13,7 @@
 #include "morphokd/error.hpp"
 #include "morphokd/method/metrics.hpp"
 #include "morphokd/random.hpp"
+#include "support/oracles.hpp"
 
 namespace m = morphokd::metrics;
 using Labels = std::vector<std::uint8_t>;
@@ -22,17 +23,7 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// Independent O(n^2) AUC: fraction of (abnormal, normal) pairs ranked right, ties 1/2.
-double auc_pairs(const Scores& s, const Labels& y) {
-  double wins = 0, pairs = 0;
-  for (std::size_t i = 0; i < s.size(); ++i)
-    for (std::size_t j = 0; j < s.size(); ++j)
-      if (y[i] == 1 && y[j] == 0) {
-        pairs += 1;
-        wins += s[i] > s[j] ? 1.0 : s[i] == s[j] ? 0.5 : 0.0;
-      }
-  return wins / pairs;
-}
+using morphokd::test::auc_pairs;  // independent O(n^2) AUC, support/oracles.hpp
 
 // Random cells with integer scores in [0, levels): many ties.
 void random_cells(std::mt19937& rng, std::size_t n, int levels, Scores& s, Labels& y) {

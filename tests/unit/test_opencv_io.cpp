@@ -13,7 +13,7 @@
 #include <numbers>
 #include <vector>
 
-#include "golden.hpp"
+#include "support.hpp"
 #include "morphokd/data/augment.hpp"
 #include "morphokd/data/images.hpp"
 #include "morphokd/error.hpp"
@@ -31,18 +31,7 @@ const std::string kGolden = MORPHOKD_GOLDEN_DIR;
 
 bool have_opencv() { return build_info().find("opencv: on") != std::string::npos; }
 
-// The call must throw an Error whose one-line message contains every word.
-template <class F>
-void expect_error(F&& call, std::initializer_list<std::string> words) {
-  try {
-    call();
-    BOOST_ERROR("no error; expected one mentioning '" << *words.begin() << "'");
-  } catch (const Error& e) {
-    const std::string m = e.what();
-    BOOST_TEST(m.find('\n') == std::string::npos, "message spans lines: " << m);
-    for (const auto& w : words) BOOST_TEST(m.find(w) != std::string::npos, "message '" << m << "' lacks '" << w << "'");
-  }
-}
+using test::expect_error;
 
 struct TempDir {
   fs::path path = fs::temp_directory_path() / ("morphokd-opencv-io-" + std::to_string(::getpid()));

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <filesystem>
 
-#include "golden.hpp"
+#include "support.hpp"
 #include "morphokd/data/mhsma.hpp"
 #include "morphokd/data/transform.hpp"
 #include "morphokd/error.hpp"
@@ -28,15 +28,7 @@ Tensor random_tensor(const Shape& s, std::uint64_t seed, double lo = -1, double 
   return t;
 }
 
-template <class F>
-void expect_error(F&& call, const std::string& words) {
-  try {
-    call();
-    BOOST_ERROR("no error; expected '" << words << "'");
-  } catch (const Error& e) {
-    BOOST_TEST(std::string(e.what()).find(words) != std::string::npos, "'" << e.what() << "' lacks '" << words << "'");
-  }
-}
+using test::expect_error;
 
 // A uint8 .npy with the given shape and bytes.
 void write_u8_npy(const std::string& path, std::vector<Index> shape, const std::vector<std::uint8_t>& v) {
@@ -62,7 +54,7 @@ BOOST_AUTO_TEST_CASE(gray_teacher_equals_rgb_teacher_on_gray_cells) {
   rgb->forward(x);
   gray.gray->forward(g);
   for (int k : models::kVgg16PoolIndices) {
-    const double rel = test::rel_error(gray.gray->output(static_cast<std::size_t>(k)), rgb->output(static_cast<std::size_t>(k)));
+    const double rel = test::checked_rel_error(gray.gray->output(static_cast<std::size_t>(k)), rgb->output(static_cast<std::size_t>(k)));
     BOOST_TEST(rel <= 1e-5, "pool at " << k << ": rel " << rel);
   }
   BOOST_TEST(gray.sha256 == models::open_teacher("random:3").sha256);  // reproducible identity

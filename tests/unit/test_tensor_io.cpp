@@ -11,6 +11,7 @@
 #include "morphokd/io/npy.hpp"
 #include "morphokd/io/safetensors.hpp"
 #include "morphokd/io/sha256.hpp"
+#include "support.hpp"
 
 using namespace morphokd;
 namespace fs = std::filesystem;
@@ -38,17 +39,10 @@ std::vector<std::byte> npy(const std::string& dict, std::size_t data_bytes, unsi
 
 const std::string kF32_2x3 = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
 
-// The call must throw an Error whose message contains the file name and `words`.
+// The call must throw a one-line Error naming the file ("case.file") and containing `words`.
 template <class F>
 void expect_error(F&& call, const std::string& words) {
-  try {
-    call();
-    BOOST_ERROR("no error; expected one mentioning '" << words << "'");
-  } catch (const Error& e) {
-    const std::string m = e.what();
-    BOOST_TEST(m.find("case.file") != std::string::npos, "message lacks the file name: " << m);
-    BOOST_TEST(m.find(words) != std::string::npos, "message '" << m << "' lacks '" << words << "'");
-  }
+  test::expect_error(std::forward<F>(call), {"case.file", words});
 }
 void npy_rejects(const std::vector<std::byte>& b, const std::string& words) {
   expect_error([&] { parse_npy(b, "case.file"); }, words);

@@ -1,0 +1,37 @@
+// Independent reference computations the tests compare against (no Boost, so the CLI test
+// tools use them too).
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+
+#include "morphokd/tensor.hpp"
+
+namespace morphokd::test {
+
+// max |actual - expected| / max |expected| (the absolute error where expected is all zero):
+// the error measure every numeric comparison in the tests states. Shapes must match.
+inline double rel_error(const Tensor& actual, const Tensor& expected) {
+  double err = 0, scale = 0;
+  for (Index i = 0; i < expected.numel(); ++i) {
+    err = std::max(err, std::fabs(double(actual.data()[i]) - expected.data()[i]));
+    scale = std::max(scale, std::fabs(double(expected.data()[i])));
+  }
+  return scale > 0 ? err / scale : err;
+}
+
+// ROC AUC by O(n^2) pair counting: the fraction of (abnormal, normal) pairs ranked right,
+// ties counting one half. Labels: 1 abnormal, 0 normal.
+template <class Scores, class Labels>
+double auc_pairs(const Scores& s, const Labels& y) {
+  double wins = 0, pairs = 0;
+  for (std::size_t i = 0; i < s.size(); ++i)
+    for (std::size_t j = 0; j < s.size(); ++j)
+      if (y[i] == 1 && y[j] == 0) {
+        pairs += 1;
+        wins += s[i] > s[j] ? 1.0 : s[i] == s[j] ? 0.5 : 0.0;
+      }
+  return wins / pairs;
+}
+
+}  // namespace morphokd::test
