@@ -8,8 +8,12 @@ namespace morphokd::cli {
 
 Action add_eval_command(CLI::App& app) {
   auto o = std::make_shared<pipeline::EvalOptions>();
-  CLI::App* cmd = app.add_subcommand("eval", "Evaluate a run on a labelled split; threshold fitted on valid");
-  cmd->add_option("--run", o->run_dir, "Run directory")->required();
+  CLI::App* cmd = app.add_subcommand("eval", "Evaluate a run, or an ensemble of runs, on a labelled split; threshold fitted on valid");
+  cmd->add_option("--run", o->run_dirs, "Run directory; several (--run A --run B) for an ensemble")->required();
+  cmd->add_option("--out", o->out, "Folder for eval_SPLIT.json and scores_SPLIT.csv (default: the run; required for an ensemble)");
+  cmd->add_option("--score", o->score, "Score rule instead of the run's: sum or layer-z (calibrated on valid)");
+  cmd->add_option("--tta", o->tta, "Test-time flips instead of the run's: none or flip");
+  cmd->add_option("--score-critical", o->score_critical, "Pools of the score instead of the run's, e.g. 2,3,4,5");
   cmd->add_option("--split", o->split, "valid or test")->capture_default_str();
   cmd->add_option("--data", o->data_dir, "MHSMA folder (default: the run's)");
   cmd->add_option("--threshold-rule", o->rule, "f1, youden or normal-pXX")->capture_default_str();

@@ -31,7 +31,9 @@ Action add_train_command(CLI::App& app) {
   cmd->add_option("--score-critical", a->score_critical, "Pools in the anomaly score")->capture_default_str();
   cmd->add_option("--seed", a->c.seed, "Seed of student init, shuffling and augmentation")->capture_default_str();
   cmd->add_option("--augment", a->c.augment, "none, or a comma list of flip, hflip, vflip, rotate")->capture_default_str();
-  cmd->add_option("--input-norm", a->c.input_norm, "none (x/255), dataset or image standardisation")->capture_default_str();
+  cmd->add_option("--input-norm", a->c.input_norm, "[clahe+]none (x/255), dataset, image or imagenet standardisation")->capture_default_str();
+  cmd->add_option("--score", a->c.score, "Score rule: sum (the paper) or layer-z (each layer standardised on normal valid cells)")->capture_default_str();
+  cmd->add_option("--tta", a->c.tta, "Test-time augmentation of the score: none or flip (mean over 4 flips)")->capture_default_str();
   cmd->add_option("--checkpoint-every", a->c.checkpoint_every, "Epochs between checkpoints")->capture_default_str();
   cmd->add_option("--cache-limit-gb", a->c.cache_limit_gb, "Memory for cached teacher targets")->capture_default_str();
   cmd->add_option("--student-init", a->c.student_init, "Start from these student weights (safetensors)");

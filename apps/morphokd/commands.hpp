@@ -12,5 +12,6 @@ Action add_train_command(CLI::App& app);
 Action add_eval_command(CLI::App& app);
 Action add_score_command(CLI::App& app);
 Action add_info_command(CLI::App& app);
+Action add_pretrain_command(CLI::App& app);
 
 }  // namespace morphokd::cli

@@ -1,27 +1,78 @@
 #include "morphokd/data/transform.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <vector>
 
 #include "morphokd/error.hpp"
+#include "morphokd_build_config.hpp"
+
+#if MORPHOKD_HAS_OPENCV
+#include <opencv2/imgproc.hpp>
+#endif
 
 namespace morphokd::data {
 
-InputTransform InputTransform::make(const std::string& kind, const Tensor& train_cells) {
+namespace {
+
+constexpr double kImagenetMean[3] = {0.485, 0.456, 0.406}, kImagenetStd[3] = {0.229, 0.224, 0.225};
+
+// In place on every [H, W] plane; values are rounded to 8 bits first, as CLAHE works on them.
+void equalise(Tensor& cells) {
+#if MORPHOKD_HAS_OPENCV
+  const Index n = cells.numel() / (cells.dim(2) * cells.dim(3));
+  const int h = static_cast<int>(cells.dim(2)), w = static_cast<int>(cells.dim(3));
+  // One CLAHE object per thread would do; a serial loop keeps it simple and costs ~20 us a cell.
+  const cv::Ptr<cv::CLAHE> clahe = cv::createCLAHE(2.0, cv::Size(8, 8));
+  cv::Mat in(h, w, CV_8U), out;
+  for (Index i = 0; i < n; ++i) {
+    float* c = cells.data() + i * h * w;
+    for (int j = 0; j < h * w; ++j) in.data[j] = static_cast<std::uint8_t>(std::lround(std::clamp(c[j], 0.0f, 1.0f) * 255.0f));
+    clahe->apply(in, out);
+    for (int j = 0; j < h * w; ++j) c[j] = static_cast<float>(out.data[j]) / 255.0f;
+  }
+#else
+  (void)cells;
+  fail("--input-norm clahe needs a build with MORPHOKD_WITH_OPENCV=ON");
+#endif
+}
+
+}  // namespace
+
+InputTransform InputTransform::parse(const std::string& spec) {
   InputTransform t;
+  std::string kind = spec;
+  if (kind.rfind("clahe", 0) == 0) {
+    t.clahe = true;
+    kind = kind == "clahe" ? "none" : kind.rfind("clahe+", 0) == 0 ? kind.substr(6) : kind;
+  }
+  if (kind != "none" && kind != "dataset" && kind != "image" && kind != "imagenet")
+    fail("--input-norm: unknown '" + spec + "' (expected [clahe+]none, dataset, image or imagenet)");
   t.kind = kind;
-  if (kind == "none" || kind == "image") return t;
-  if (kind != "dataset") fail("--input-norm: unknown '" + kind + "' (expected none, dataset or image)");
+#if !MORPHOKD_HAS_OPENCV
+  if (t.clahe) fail("--input-norm " + spec + ": CLAHE needs a build with MORPHOKD_WITH_OPENCV=ON");
+#endif
+  return t;
+}
+
+InputTransform InputTransform::make(const std::string& spec, const Tensor& train_cells) {
+  InputTransform t = parse(spec);
+  if (t.kind != "dataset") return t;
+  Tensor cells = train_cells.clone();
+  if (t.clahe) equalise(cells);
   double s = 0, q = 0;
-  for (float v : train_cells.span()) s += v;
-  t.mean = s / static_cast<double>(train_cells.numel());
-  for (float v : train_cells.span()) q += (v - t.mean) * (v - t.mean);
-  t.std = std::sqrt(q / static_cast<double>(train_cells.numel()));
+  for (float v : cells.span()) s += v;
+  t.mean = s / static_cast<double>(cells.numel());
+  for (float v : cells.span()) q += (v - t.mean) * (v - t.mean);
+  t.std = std::sqrt(q / static_cast<double>(cells.numel()));
   check(t.std > 0, "--input-norm dataset: the training images are constant");
   return t;
 }
 
 void InputTransform::apply(Tensor& cells) const {
-  if (kind == "none") return;
+  if (clahe) equalise(cells);
+  if (kind == "none" || kind == "imagenet") return;
   const Index n = cells.dim(0), per = cells.numel() / n;
   float* x = cells.data();
 #pragma omp parallel for schedule(static)
@@ -37,6 +88,20 @@ void InputTransform::apply(Tensor& cells) const {
     }
     for (Index j = 0; j < per; ++j) c[j] = static_cast<float>((c[j] - mean) / sd);
   }
+}
+
+void InputTransform::to_rgb(const Tensor& gray, Tensor& rgb) const {
+  const Index n = gray.dim(0), hw = gray.dim(2) * gray.dim(3);
+  if (!(rgb.shape() == Shape{n, 3, gray.dim(2), gray.dim(3)})) rgb = Tensor::empty({n, 3, gray.dim(2), gray.dim(3)});
+  const bool imagenet = kind == "imagenet";
+  for (Index i = 0; i < n; ++i)
+    for (Index c = 0; c < 3; ++c) {
+      const float m = imagenet ? static_cast<float>(kImagenetMean[c]) : 0.0f;
+      const float inv = imagenet ? static_cast<float>(1.0 / kImagenetStd[c]) : 1.0f;
+      const float* src = gray.data() + i * hw;
+      float* dst = rgb.data() + (i * 3 + c) * hw;
+      for (Index j = 0; j < hw; ++j) dst[j] = (src[j] - m) * inv;
+    }
 }
 
 }  // namespace morphokd::data

@@ -22,22 +22,29 @@ SafetensorsFile teacher_state_dict(const std::string& spec) {
   fail("--teacher: '" + spec + "' is not random:SEED, a .safetensors or an .onnx file");
 }
 
-Teacher open_teacher(const std::string& spec) {
+Teacher open_teacher(const std::string& spec, int channels) {
+  check(channels == 1 || channels == 3, "open_teacher: channels must be 1 or 3");
   const SafetensorsFile rgb = teacher_state_dict(spec);
   SafetensorsFile gray = rgb;  // tensors share storage; only features.0.weight is replaced
   const Tensor& w = rgb.tensor("features.0.weight", spec);
   if (w.rank() != 4 || w.dim(1) != 3) fail(spec + ": features.0.weight must be [64, 3, 3, 3], got " + w.shape().str());
+  Teacher t;
+  t.channels = channels;
+  t.spec = spec;
+  t.sha256 = spec.rfind("random:", 0) == 0 ? sha256_hex(encode_safetensors(rgb)) : sha256_file(spec);
+  t.net = vgg16_features(channels);
+  if (channels == 3) {
+    t.net->load_state_dict(rgb, spec);
+    t.net->eval();
+    return t;
+  }
   Tensor folded = Tensor::empty({w.dim(0), 1, 3, 3});
   for (Index o = 0; o < w.dim(0); ++o)
     for (Index k = 0; k < 9; ++k)
       folded.data()[o * 9 + k] = w.data()[(o * 3 + 0) * 9 + k] + w.data()[(o * 3 + 1) * 9 + k] + w.data()[(o * 3 + 2) * 9 + k];
   gray.tensors["features.0.weight"] = {StDType::f32, folded, {}, {w.dim(0), 1, 3, 3}};
-  Teacher t;
-  t.gray = vgg16_features(1);
-  t.gray->load_state_dict(gray, spec);
-  t.gray->eval();
-  t.spec = spec;
-  t.sha256 = spec.rfind("random:", 0) == 0 ? sha256_hex(encode_safetensors(rgb)) : sha256_file(spec);
+  t.net->load_state_dict(gray, spec);
+  t.net->eval();
   return t;
 }
 

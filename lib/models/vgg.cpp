@@ -41,16 +41,32 @@ std::size_t pool_index(const VggSpec& spec, int k) {
   fail("network has no pool " + std::to_string(k));
 }
 
-void init_xavier(nn::Sequential& net, std::uint64_t seed) {
+void init_weights(nn::Sequential& net, std::uint64_t seed, WeightInit init) {
   for (std::size_t k = 0; k < net.size(); ++k) {
     auto* conv = dynamic_cast<nn::Conv2d*>(&net.at(k));
     if (!conv) continue;
     Tensor& w = conv->weight.value;
-    const double bound = std::sqrt(6.0 / (9.0 * static_cast<double>(w.dim(1) + w.dim(0))));
+    const double fan_in = 9.0 * static_cast<double>(w.dim(1)), fan_out = 9.0 * static_cast<double>(w.dim(0));
+    const double bound = init == WeightInit::xavier    ? std::sqrt(6.0 / (fan_in + fan_out))
+                         : init == WeightInit::kaiming ? std::sqrt(6.0 / fan_out)
+                                                       : 1.0 / std::sqrt(fan_in);
+    const std::uint64_t stream = seed * 64 + k;
     for (Index i = 0; i < w.numel(); ++i)
-      w.data()[i] = static_cast<float>((2 * uniform01(seed * 64 + k, static_cast<std::uint64_t>(i)) - 1) * bound);
-    if (conv->has_bias()) conv->bias.value.fill(0.0f);
+      w.data()[i] = static_cast<float>((2 * uniform01(stream, static_cast<std::uint64_t>(i)) - 1) * bound);
+    if (!conv->has_bias()) continue;
+    Tensor& b = conv->bias.value;
+    for (Index i = 0; i < b.numel(); ++i)  // biases continue the weights' stream
+      b.data()[i] = init == WeightInit::torch
+                        ? static_cast<float>((2 * uniform01(stream, static_cast<std::uint64_t>(w.numel() + i)) - 1) * bound)
+                        : 0.0f;
   }
+}
+
+WeightInit parse_weight_init(const std::string& name) {
+  if (name == "xavier") return WeightInit::xavier;
+  if (name == "kaiming") return WeightInit::kaiming;
+  if (name == "torch") return WeightInit::torch;
+  fail("unknown weight init '" + name + "' (expected xavier, kaiming or torch)");
 }
 
 }  // namespace morphokd::models

@@ -46,9 +46,35 @@ data::LabelledCells validation_split(const RunInfo& run, const std::string& data
   return valid;
 }
 
-double threshold_for(const RunInfo& run, Detector& det, const std::string& rule, const std::string& data_dir) {
-  const data::LabelledCells valid = validation_split(run, data_dir);
-  return metrics::fit_threshold(rule, det.score(valid.cells), valid.labels);
+// A run's scores of the validation split and of `cells`, by its score rule (or the
+// overrides), the rule calibrated on the validation split; `terms`: the cells' per-layer terms.
+struct MemberScores {
+  std::vector<double> valid, cells, terms;
+};
+
+MemberScores member_scores(const std::string& run_dir, const EvalOptions& o, const data::LabelledCells& valid,
+                           const Tensor& cells) {
+  RunInfo run = read_run(run_dir);
+  if (!o.score_critical.empty()) {
+    run.config.score_layers = method::parse_layers(o.score_critical, "--score-critical");
+    check_critical_pools(run.config.student, run.config.score_layers, "--score-critical");
+  }
+  auto det = open_detector(run_dir, run);
+  if (!o.score.empty() || !o.tta.empty())
+    det->rule() = method::ScoreRule::parse(o.score.empty() ? run.config.score : o.score, o.tta.empty() ? run.config.tta : o.tta);
+  const std::size_t layers = run.config.score_layers.size();
+  const std::vector<double> valid_terms = det->layer_terms(valid.cells, det->rule().tta_flip);
+  det->rule().calibrate(valid_terms, layers, valid.labels);
+  MemberScores m{det->rule().combine_terms(valid_terms, layers), {}, det->layer_terms(cells, det->rule().tta_flip)};
+  m.cells = det->rule().combine_terms(m.terms, layers);
+  return m;
+}
+
+std::vector<double> normal_only(const std::vector<double>& scores, const std::vector<std::uint8_t>& labels) {
+  std::vector<double> n;
+  for (std::size_t i = 0; i < scores.size(); ++i)
+    if (labels[i] == 0) n.push_back(scores[i]);
+  return n;
 }
 
 }  // namespace
@@ -56,22 +82,53 @@ double threshold_for(const RunInfo& run, Detector& det, const std::string& rule,
 std::string evaluate(const EvalOptions& o) {
   data::check_split(o.split);
   if (o.bootstrap < 100) fail("--bootstrap must be at least 100");
-  const RunInfo run = read_run(o.run_dir);
+  if (o.run_dirs.empty()) fail("eval: no run given");
+  if (o.run_dirs.size() > 1 && o.out.empty()) fail("eval: an ensemble of runs needs --out");
+  const RunInfo run = read_run(o.run_dirs[0]);
   const std::string data_dir = o.data_dir.empty() ? run.config.data_dir : o.data_dir;
-  auto det = open_detector(o.run_dir, run);
-  const double threshold = threshold_for(run, *det, o.rule, data_dir);
-
+  const data::LabelledCells valid = validation_split(run, data_dir);
   const data::LabelledCells split = data::load_mhsma(data_dir, o.split, run.config.part);
-  const std::vector<double> scores = det->score(split.cells);
   const std::vector<std::uint8_t>& labels = split.labels;
+
+  MemberScores total;
+  const double members = static_cast<double>(o.run_dirs.size());
+  for (const std::string& dir : o.run_dirs) {
+    if (members > 1 && read_run(dir).config.part != run.config.part)
+      fail(dir + ": part '" + read_run(dir).config.part + "' differs from the ensemble's '" + run.config.part + "'");
+    MemberScores m = member_scores(dir, o, valid, split.cells);
+    if (members == 1) {
+      total = std::move(m);
+      break;
+    }
+    const std::vector<double> reference = normal_only(m.valid, valid.labels);
+    m.valid = method::standardise_by_normal(m.valid, reference);
+    m.cells = method::standardise_by_normal(m.cells, reference);
+    total.valid.resize(m.valid.size(), 0.0);
+    total.cells.resize(m.cells.size(), 0.0);
+    for (std::size_t i = 0; i < m.valid.size(); ++i) total.valid[i] += m.valid[i] / members;
+    for (std::size_t i = 0; i < m.cells.size(); ++i) total.cells[i] += m.cells[i] / members;
+  }
+  const std::vector<double>& scores = total.cells;
+  const double threshold = metrics::fit_threshold(o.rule, total.valid, valid.labels);
   const double auc = metrics::roc_auc(scores, labels);  // Errors on a one-class split
   const auto [lo, hi] = metrics::bootstrap_auc_ci(scores, labels, o.bootstrap, 0);
   const auto ab = metrics::classify(metrics::confusion(scores, labels, threshold, true));
   const auto np = metrics::classify(metrics::confusion(scores, labels, threshold, false));
 
-  std::string csv = "index,label,score\n";
-  for (std::size_t i = 0; i < scores.size(); ++i)
-    csv += std::to_string(i) + "," + std::to_string(labels[i]) + "," + fmt("%.17g", scores[i]) + "\n";
+  // One run: each score layer's distance term too (the paper's Fig. 5 distance vectors).
+  const std::vector<int> layers = o.score_critical.empty() ? run.config.score_layers : method::parse_layers(o.score_critical, "--score-critical");
+  const bool with_terms = members == 1;
+  std::string csv = "index,label,score";
+  if (with_terms)
+    for (int k : layers) csv += ",term_pool" + std::to_string(k);
+  csv += "\n";
+  for (std::size_t i = 0; i < scores.size(); ++i) {
+    csv += std::to_string(i) + "," + std::to_string(labels[i]) + "," + fmt("%.17g", scores[i]);
+    if (with_terms)
+      for (std::size_t c = 0; c < layers.size(); ++c) csv.append(",").append(fmt("%.17g", total.terms[i * layers.size() + c]));
+    csv += "\n";
+  }
+  const std::string score_name = o.score.empty() ? run.config.score : o.score, tta = o.tta.empty() ? run.config.tta : o.tta;
   const json out = {{"part", run.config.part},
                     {"split", o.split},
                     {"n", scores.size()},
@@ -80,18 +137,27 @@ std::string evaluate(const EvalOptions& o) {
                     {"bootstrap_resamples", o.bootstrap},
                     {"threshold", threshold_to_json(threshold)},
                     {"threshold_rule", o.rule},
+                    {"score", score_name},
+                    {"tta", tta},
+                    {"score_critical", method::layers_string(layers)},
+                    {"runs", o.run_dirs},
                     {"abnormal_positive", classification_json(ab)},
                     {"normal_positive", classification_json(np)},
                     {"data", {{fs::path(split.x_path).filename().string(), sha256_file(split.x_path)},
                               {fs::path(split.y_path).filename().string(), sha256_file(split.y_path)}}},
                     {"student_sha256", run.student_sha256},
                     {"teacher_sha256", run.teacher_sha256}};
-  write_text((fs::path(o.run_dir) / ("scores_" + o.split + ".csv")).string(), csv);
-  write_json_atomic((fs::path(o.run_dir) / ("eval_" + o.split + ".json")).string(), out);
+  const fs::path dir = o.out.empty() ? fs::path(o.run_dirs[0]) : fs::path(o.out);
+  fs::create_directories(dir);
+  write_text((dir / ("scores_" + o.split + ".csv")).string(), csv);
+  write_json_atomic((dir / ("eval_" + o.split + ".json")).string(), out);
 
   std::string t = run.config.part + ", " + o.split + " split, " + std::to_string(scores.size()) + " cells: AUC " +
                   fmt("%.4f", auc) + " (95% CI " + fmt("%.4f", lo) + "-" + fmt("%.4f", hi) + "), threshold " +
-                  fmt("%.6g", threshold) + " (" + o.rule + ", fitted on valid)\n";
+                  fmt("%.6g", threshold) + " (" + o.rule + ", fitted on valid), score " + score_name + " over pools " +
+                  method::layers_string(layers) + ", tta " + tta;
+  if (members > 1) t += ", ensemble of " + std::to_string(o.run_dirs.size()) + " runs";
+  t += "\n";
   t += "convention          accuracy precision recall     f1   f0.5  gmean    mcc    tp    fp    tn    fn\n";
   for (const auto& [name, m] : {std::pair{"abnormal positive", ab}, std::pair{"normal positive", np}}) {
     char row[256];
@@ -116,7 +182,13 @@ long score_cells(const ScoreOptions& o) {
     cells = data::load_cells_npy(o.input);
   }
   const auto it = run.thresholds.find(o.rule);
-  const double threshold = it != run.thresholds.end() ? it->second : threshold_for(run, *det, o.rule, run.config.data_dir);
+  double threshold = 0;
+  if (it != run.thresholds.end()) {
+    threshold = it->second;
+  } else {  // another rule: fitted on the run's validation split, with its calibrated score rule
+    const data::LabelledCells valid = validation_split(run, run.config.data_dir);
+    threshold = metrics::fit_threshold(o.rule, det->score(valid.cells), valid.labels);
+  }
   const std::vector<double> scores = det->score(cells);
   std::string csv = "index,name,score,call\n";
   long abnormal = 0;

@@ -29,6 +29,8 @@ json config_to_json(const TrainConfig& c) {
           {"seed", c.seed},
           {"augment", c.augment},
           {"input_norm", c.input_norm},
+          {"score", c.score},
+          {"tta", c.tta},
           {"shuffle", c.shuffle},
           {"steps", c.steps},
           {"student_init", c.student_init},
@@ -53,6 +55,8 @@ TrainConfig config_from_json(const json& j, const std::string& source) {
     c.seed = j.at("seed").get<std::uint64_t>();
     c.augment = j.at("augment").get<std::string>();
     c.input_norm = j.at("input_norm").get<std::string>();
+    c.score = j.value("score", "sum");  // runs written before the score rules existed
+    c.tta = j.value("tta", "none");
     c.shuffle = j.at("shuffle").get<bool>();
     c.steps = j.at("steps").get<std::int64_t>();
     c.student_init = j.at("student_init").get<std::string>();
@@ -111,9 +115,14 @@ RunInfo read_run(const std::string& run_dir) {
     if (j.value("status", "") != "done") fail(path + ": training did not finish (status '" + j.value("status", "") + "'); resume it with --resume");
     RunInfo r;
     r.config = config_from_json(j.at("config"), path);
-    r.input.kind = j.at("input_norm").at("kind").get<std::string>();
+    r.input = data::InputTransform::parse(j.at("input_norm").at("kind").get<std::string>());
     r.input.mean = j.at("input_norm").at("mean").get<double>();
     r.input.std = j.at("input_norm").at("std").get<double>();
+    r.rule = method::ScoreRule::parse(r.config.score, r.config.tta);
+    if (j.contains("score_rule")) {
+      r.rule.layer_mean = j.at("score_rule").at("layer_mean").get<std::vector<double>>();
+      r.rule.layer_std = j.at("score_rule").at("layer_std").get<std::vector<double>>();
+    }
     r.teacher_sha256 = j.at("teacher").at("sha256").get<std::string>();
     r.student_sha256 = j.at("student").at("sha256").get<std::string>();
     for (auto& [rule, t] : j.at("thresholds").items()) r.thresholds[rule] = threshold_from_json(t);
@@ -125,7 +134,7 @@ RunInfo read_run(const std::string& run_dir) {
 }
 
 std::unique_ptr<Detector> open_detector(const std::string& run_dir, const RunInfo& run) {
-  models::Teacher teacher = models::open_teacher(run.config.teacher);
+  models::Teacher teacher = models::open_teacher(run.config.teacher, run.input.channels());
   if (teacher.sha256 != run.teacher_sha256)
     fail(run.config.teacher + ": teacher weights differ from the ones this run was trained with (SHA-256 mismatch)");
   const std::string student_path = (std::filesystem::path(run_dir) / "student.safetensors").string();
@@ -136,7 +145,7 @@ std::unique_ptr<Detector> open_detector(const std::string& run_dir, const RunInf
   auto student = models::vgg_features(spec, 3);
   student->load_state_dict(parse_safetensors(bytes, student_path), student_path);
   method::DistillConfig distill{run.config.train_layers, run.config.score_layers, run.config.lambda};
-  return std::make_unique<Detector>(std::move(teacher), std::move(student), spec, distill, run.input);
+  return std::make_unique<Detector>(std::move(teacher), std::move(student), spec, distill, run.input, run.rule);
 }
 
 }  // namespace morphokd::pipeline

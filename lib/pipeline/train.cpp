@@ -47,17 +47,9 @@ void check_config(const TrainConfig& c) {
   if (!(c.lambda >= 0)) fail("--lambda must be >= 0");
   if (c.checkpoint_every < 1) fail("--checkpoint-every must be at least 1");
   if (c.steps < 0) fail("--steps must be >= 0");
-  // Each critical pool must have the same shape in student and teacher.
-  const models::VggSpec& spec = models::student_spec(c.student);
-  auto student = models::vgg_features(spec, 3), teacher = models::vgg16_features(1);
-  for (const auto& [option, layers] : {std::pair{"--train-critical", c.train_layers}, std::pair{"--score-critical", c.score_layers}})
-    for (int k : layers) {
-      const Shape s = student->output_shape({1, 3, 64, 64}, models::pool_index(spec, k));
-      const Shape t = teacher->output_shape({1, 1, 64, 64}, models::pool_index(models::vgg16_spec(), k));
-      if (!(s == t))
-        fail(std::string(option) + ": pool " + std::to_string(k) + " of student " + c.student + " is " + s.str() +
-             ", the teacher's is " + t.str());
-    }
+  method::ScoreRule::parse(c.score, c.tta);
+  check_critical_pools(c.student, c.train_layers, "--train-critical");
+  check_critical_pools(c.student, c.score_layers, "--score-critical");
 }
 
 // Everything resumable: student tensors, Adam moments and step, epochs done.
@@ -127,7 +119,6 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
   check_config(c);
   const Paths paths(run_dir);
   if (!resume && fs::exists(paths.run)) fail(run_dir + ": already holds a run; use a new --out or --resume");
-  fs::create_directories(run_dir);
 
   const data::LabelledCells train_set = data::load_mhsma(c.data_dir, "train", c.part);
   const data::LabelledCells valid_set = data::load_mhsma(c.data_dir, "valid", c.part);
@@ -138,11 +129,13 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
 
   const models::VggSpec& spec = models::student_spec(c.student);
   auto student_net = models::vgg_features(spec, 3);
-  if (c.student_init.empty()) models::init_xavier(*student_net, c.seed);
+  if (c.student_init.empty()) models::init_weights(*student_net, c.seed);
   else student_net->load_state_dict(read_safetensors(c.student_init), c.student_init);
   method::DistillConfig distill{c.train_layers, c.score_layers, c.lambda};
-  Detector det(models::open_teacher(c.teacher), std::move(student_net), spec, distill, input);
+  Detector det(models::open_teacher(c.teacher, input.channels()), std::move(student_net), spec, distill, input,
+               method::ScoreRule::parse(c.score, c.tta));
   nn::Sequential& student = det.student();
+  fs::create_directories(run_dir);  // only once every input has been checked
 
   std::vector<nn::Parameter*> params;
   for (auto& [name, p] : student.named_parameters()) params.push_back(p);
@@ -156,7 +149,7 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
               {"backend", backend_name(current_backend())},
               {"threads", num_threads()},
               {"config", config_to_json(c)},
-              {"input_norm", {{"kind", input.kind}, {"mean", input.mean}, {"std", input.std}}},
+              {"input_norm", {{"kind", input.spec()}, {"mean", input.mean}, {"std", input.std}}},
               {"teacher", {{"spec", c.teacher}, {"sha256", det.teacher().sha256}}},
               {"data", json::object()}};
   for (const std::string& p : {train_set.x_path, train_set.y_path, valid_set.x_path, valid_set.y_path})
@@ -182,7 +175,7 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
     double bytes = 0;
     for (int k : c.train_layers)
       bytes += 4.0 * variants * static_cast<double>(n) *
-               static_cast<double>(det.teacher().gray->output_shape({1, 1, 64, 64}, models::pool_index(models::vgg16_spec(), k)).numel());
+               static_cast<double>(det.teacher().net->output_shape({1, det.teacher().channels, 64, 64}, models::pool_index(models::vgg16_spec(), k)).numel());
     if (bytes <= c.cache_limit_gb * 1e9) {
       const Tensor normal = data::gather(train_set.cells, normal_rows);
       Tensor flipped = Tensor::empty(normal.shape());
@@ -204,7 +197,7 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
 
   std::map<std::size_t, Tensor> grads;
   std::vector<Tensor> ds, t_maps;
-  std::vector<double> valid_scores;  // of the student as it stands after the latest epoch
+  const std::size_t score_layers = c.score_layers.size();
   bool stop = false;
   for (int epoch = first_epoch; epoch < c.epochs && !stop; ++epoch) {
     student.train();
@@ -280,8 +273,10 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
                   epoch + 1, c.epochs, line["loss"].get<double>(), line["direction"].get<double>(),
                   line["value"].get<double>(), seconds, static_cast<double>(seen) / seconds);
     std::string msg = text;
-    valid_scores = det.score(valid_set.cells, nullptr, &valid_cache);
-    if (valid_auc) {
+    if (valid_auc) {  // the score rule without test-time flips, calibrated on this epoch's student
+      const std::vector<double> terms = det.layer_terms(valid_set.cells, false, &valid_cache);
+      det.rule().calibrate(terms, score_layers, valid_set.labels);
+      const std::vector<double> valid_scores = det.rule().combine_terms(terms, score_layers);
       const double auc = metrics::roc_auc(valid_scores, valid_set.labels);
       line["valid_auc"] = auc;
       std::snprintf(text, sizeof text, "  valid AUC %.4f", auc);
@@ -295,9 +290,11 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
   }
 
   write_safetensors(paths.student, student.state_dict());
-  // The last epoch scored the validation split with this same student; a resume past the
-  // last epoch trains nothing and scores it here.
-  if (valid_scores.empty()) valid_scores = det.score(valid_set.cells, nullptr, &valid_cache);
+  // The score rule's calibration and the thresholds, both from the validation split.
+  const std::vector<double> terms =
+      det.rule().tta_flip ? det.layer_terms(valid_set.cells, true) : det.layer_terms(valid_set.cells, false, &valid_cache);
+  det.rule().calibrate(terms, score_layers, valid_set.labels);
+  const std::vector<double> valid_scores = det.rule().combine_terms(terms, score_layers);
   json thresholds = json::object();
   for (const char* rule : kThresholdRules) {
     try {
@@ -307,6 +304,10 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
     }
   }
   run["thresholds"] = thresholds;
+  run["score_rule"] = {{"combine", det.rule().combine},
+                       {"tta", det.rule().tta()},
+                       {"layer_mean", det.rule().layer_mean},
+                       {"layer_std", det.rule().layer_std}};
   run["student"] = {{"file", "student.safetensors"}, {"sha256", sha256_file(paths.student)}, {"parameters", student.num_parameters()}};
   run["steps_done"] = steps_done;
   run["status"] = "done";

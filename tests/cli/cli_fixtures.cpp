@@ -3,6 +3,7 @@
 //   cli_fixtures compare A B TOL      two dump directories agree: max|a-b|/max|a| <= TOL per file
 //   cli_fixtures check-eval RUN SPLIT eval_SPLIT.json recomputed independently from scores_SPLIT.csv
 //   cli_fixtures check-replay RUN GOLDEN SCORES.csv   the audit replay against PyTorch (rule below)
+//   cli_fixtures check-teacher FILE   a pretrained teacher is plain VGG16: torchvision names and shapes, finite
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -168,7 +169,7 @@ int check_replay(const std::string& run, const std::string& golden, const std::s
   const double lr = std::stod(after.metadata.at("lr"));
 
   auto regenerated = models::vgg_features(models::student_spec("B"), 3);
-  models::init_xavier(*regenerated, 1);
+  models::init_weights(*regenerated, 1);
   const SafetensorsFile mine = regenerated->state_dict();
   bool same = true;
   for (const auto& [name, e] : init.tensors)
@@ -245,6 +246,31 @@ int check_replay(const std::string& run, const std::string& golden, const std::s
   expect(rel(mine_scores, gs) <= 1e-3, "scores of the first 16 test cells: rel " + std::to_string(rel(mine_scores, gs)));
   return bad == 0 ? 0 : 1;
 }
+// What pretrain-teacher exports must load wherever a torchvision VGG16 state_dict does:
+// exactly the 13 convs' weight and bias under their plain (BatchNorm-free) indices.
+int check_teacher(const std::string& path) {
+  const SafetensorsFile f = read_safetensors(path);
+  auto net = models::vgg16_features(3);
+  const SafetensorsFile want = net->state_dict();
+  int bad = 0;
+  if (f.tensors.size() != want.tensors.size()) std::cerr << f.tensors.size() << " tensors, expected " << want.tensors.size() << "\n", ++bad;
+  for (const auto& [name, e] : want.tensors) {
+    if (!f.contains(name)) {
+      std::cerr << "missing " << name << "\n", ++bad;
+      continue;
+    }
+    const Tensor& t = f.tensor(name, path);
+    if (!(t.shape() == e.values.shape())) std::cerr << name << " has shape " << t.shape().str() << "\n", ++bad;
+    for (float v : t.span())
+      if (!std::isfinite(v)) {
+        std::cerr << name << " is not finite\n", ++bad;
+        break;
+      }
+  }
+  if (f.metadata.count("format") == 0 || f.metadata.at("format") != "morphokd-teacher") std::cerr << "no morphokd-teacher metadata\n", ++bad;
+  std::cout << path << (bad ? ": NOT a plain VGG16\n" : ": plain VGG16, 26 finite tensors\n");
+  return bad == 0 ? 0 : 1;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -256,10 +282,11 @@ int main(int argc, char** argv) {
     if (argc == 5 && std::strcmp(argv[1], "compare") == 0) return compare(argv[2], argv[3], std::stod(argv[4]));
     if (argc == 4 && std::strcmp(argv[1], "check-eval") == 0) return check_eval(argv[2], argv[3]);
     if (argc == 5 && std::strcmp(argv[1], "check-replay") == 0) return check_replay(argv[2], argv[3], argv[4]);
+    if (argc == 3 && std::strcmp(argv[1], "check-teacher") == 0) return check_teacher(argv[2]);
   } catch (const std::exception& e) {
     std::cerr << "cli_fixtures: " << e.what() << '\n';
     return 1;
   }
-  std::cerr << "usage: cli_fixtures make DIR | compare A B TOL | check-eval RUN SPLIT | check-replay RUN GOLDEN SCORES.csv\n";
+  std::cerr << "usage: cli_fixtures make DIR | compare A B TOL | check-eval RUN SPLIT | check-replay RUN GOLDEN SCORES.csv | check-teacher FILE\n";
   return 2;
 }

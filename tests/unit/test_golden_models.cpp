@@ -1,11 +1,16 @@
 // Module stacks and optimizers against PyTorch goldens: a conv-BN-ReLU-pool stack (forward,
-// backward, running statistics), SGD and Adam steps, and all 31 VGG16 feature layers.
+// backward, running statistics), SGD and Adam steps, all 31 VGG16 feature layers, and the
+// ImageNet-normalised teacher input.
 #define BOOST_TEST_MODULE golden_models
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include "support.hpp"
+#include "morphokd/data/transform.hpp"
+#include "morphokd/models/students.hpp"
+#include "morphokd/models/teacher.hpp"
 #include "morphokd/models/vgg16.hpp"
+#include "morphokd/pipeline/detector.hpp"
 #include "morphokd/nn/layers.hpp"
 #include "morphokd/nn/optim.hpp"
 #include "morphokd/random.hpp"
@@ -133,4 +138,23 @@ BOOST_DATA_TEST_CASE(vgg16_all_layers, bdata::make(test::available_backends()), 
     worst = std::max(worst, rel);
   }
   BOOST_TEST_MESSAGE(backend << ": worst layer rel error " << worst);
+}
+
+// --input-norm imagenet: the detector replicates the gray cell, normalises each channel with
+// ImageNet's mean and std and runs the unfolded 3-channel teacher, as torchvision's
+// transforms.Normalize + vgg16 do (tests/golden/make_imagenet_fixture.py).
+BOOST_DATA_TEST_CASE(imagenet_normalised_teacher, bdata::make(test::available_backends()), backend) {
+  BackendScope scope(backend);
+  const auto f = fixture("vgg16_imagenet_32");
+  models::Teacher teacher;
+  teacher.net = models::vgg16_features(3);
+  teacher.net->eval();
+  teacher.channels = 3;
+  fill_vgg16_test_weights(*teacher.net);
+  const models::VggSpec& spec = models::student_spec("B");
+  pipeline::Detector det(std::move(teacher), models::vgg_features(spec, 3), spec, {}, data::InputTransform::parse("imagenet"));
+  Tensor gray = f.tensor("gray", "").clone();
+  det.input().apply(gray);  // a no-op on gray cells for imagenet: the work is in to_rgb
+  const std::vector<Tensor> maps = det.teacher_maps(gray, {1, 2, 3, 4, 5});
+  for (int k = 1; k <= 5; ++k) MORPHOKD_CHECK_GOLDEN(maps[static_cast<std::size_t>(k - 1)], f, "pool." + std::to_string(k), 1e-5);
 }

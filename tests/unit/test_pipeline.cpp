@@ -52,9 +52,9 @@ BOOST_AUTO_TEST_CASE(gray_teacher_equals_rgb_teacher_on_gray_cells) {
   for (Index n = 0; n < 2; ++n)
     for (Index c = 0; c < 3; ++c) std::memcpy(x.data() + (n * 3 + c) * 4096, g.data() + n * 4096, 4 * 4096);
   rgb->forward(x);
-  gray.gray->forward(g);
+  gray.net->forward(g);
   for (int k : models::kVgg16PoolIndices) {
-    const double rel = test::checked_rel_error(gray.gray->output(static_cast<std::size_t>(k)), rgb->output(static_cast<std::size_t>(k)));
+    const double rel = test::checked_rel_error(gray.net->output(static_cast<std::size_t>(k)), rgb->output(static_cast<std::size_t>(k)));
     BOOST_TEST(rel <= 1e-5, "pool at " << k << ": rel " << rel);
   }
   BOOST_TEST(gray.sha256 == models::open_teacher("random:3").sha256);  // reproducible identity

@@ -24,9 +24,15 @@ std::unique_ptr<nn::Sequential> vgg_features(const VggSpec& spec, int in_channel
 // Module index of the k-th max-pool (k = 1..5 for VGG16-shaped nets).
 std::size_t pool_index(const VggSpec& spec, int k);
 
-// Xavier-uniform conv weights (bound sqrt(6 / (9 Cin + 9 Cout))), zero conv biases; BN
-// layers keep weight 1, bias 0. Value i of the conv at module index k comes from the
-// counter-based stream (seed * 64 + k, i): identical on every machine and thread count.
-void init_xavier(nn::Sequential& net, std::uint64_t seed);
+// Random conv weights, all uniform; BN layers keep weight 1, bias 0.
+//   xavier   bound sqrt(6 / (9 Cin + 9 Cout)), zero biases (MKD's student and teacher init)
+//   kaiming  bound sqrt(6 / (9 Cout)), zero biases (torchvision VGG's fan_out variance)
+//   torch    bound 1 / sqrt(9 Cin) for weights and biases (PyTorch's Conv2d default)
+// Value i of the conv at module index k comes from the counter-based stream (seed * 64 + k, i):
+// identical on every machine and thread count. With zero biases a ReLU/max-pool net is
+// positively homogeneous, so xavier and kaiming differ only in scale per layer.
+enum class WeightInit { xavier, kaiming, torch };
+void init_weights(nn::Sequential& net, std::uint64_t seed, WeightInit init = WeightInit::xavier);
+WeightInit parse_weight_init(const std::string& name);
 
 }  // namespace morphokd::models

@@ -24,7 +24,7 @@ std::unique_ptr<nn::Sequential> vgg16_features(int in_channels = 3);
 // tensors in the file (classifier.*) are ignored. Errors name the file.
 std::unique_ptr<nn::Sequential> load_vgg16_features(const std::string& path);
 
-// A teacher spec: "random:SEED" (init_xavier, as the MKD reference's untrained VGG) or a
+// A teacher spec: "random:SEED[:INIT]" (init_weights, xavier by default as the MKD reference's untrained VGG) or a
 // .safetensors path. Returns the network in eval mode.
 std::unique_ptr<nn::Sequential> open_vgg16_teacher(const std::string& spec);
 

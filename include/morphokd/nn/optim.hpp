@@ -21,6 +21,9 @@ class Sgd {
   Sgd(std::vector<Parameter*> params, SgdOptions options);
   void step();
   SgdOptions options;
+  // Momentum buffers per parameter (constructor order), for checkpoints: empty before the
+  // first step. Restoring them makes the next step identical to an uninterrupted run's.
+  std::vector<Tensor>& momentum_buffers() { return momentum_; }
 
  private:
   std::vector<Parameter*> params_;

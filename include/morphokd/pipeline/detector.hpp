@@ -1,11 +1,14 @@
-// A detector: the frozen gray teacher, a student, the distillation settings and the input
-// transform. Cells given to it are raw [N, 1, 64, 64] in [0, 1]; it applies the transform.
+// A detector: the frozen teacher, a student, the distillation settings, the input
+// transform and the score rule. Cells given to it are raw [N, 1, 64, 64] in [0, 1]; it
+// applies the transform.
 #pragma once
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "morphokd/data/transform.hpp"
 #include "morphokd/method/distill.hpp"
+#include "morphokd/method/score_rule.hpp"
 #include "morphokd/models/teacher.hpp"
 #include "morphokd/models/vgg.hpp"
 #include "morphokd/nn/module.hpp"
@@ -15,7 +18,7 @@ namespace morphokd::pipeline {
 class Detector {
  public:
   Detector(models::Teacher teacher, std::unique_ptr<nn::Sequential> student, models::VggSpec student_spec,
-           method::DistillConfig distill, data::InputTransform input);
+           method::DistillConfig distill, data::InputTransform input, method::ScoreRule rule = {});
 
   // Teacher maps at pools `layers` for transformed gray cells: copies the caller may keep.
   std::vector<Tensor> teacher_maps(const Tensor& gray, const std::vector<int>& layers);
@@ -23,11 +26,13 @@ class Detector {
   std::vector<Tensor> student_maps(const Tensor& gray, const std::vector<int>& layers);
   std::size_t student_pool_index(int k) const { return models::pool_index(student_spec_, k); }
 
-  // Anomaly scores of raw cells, student in eval mode, in batches. per_layer: N x L
-  // distance terms over the score layers. `teacher_cache` (optional) holds the teacher's
-  // score-layer maps of these same cells, as cache_teacher_maps made them.
-  std::vector<double> score(const Tensor& raw_cells, std::vector<double>* per_layer = nullptr,
-                            const std::vector<Tensor>* teacher_cache = nullptr);
+  // Distance terms of raw cells over the score layers, student in eval mode, in batches:
+  // N x L, row-major. tta: each term averaged over the cell's 4 flips. `teacher_cache`
+  // (optional, not with tta) holds the teacher's score-layer maps of these same cells, as
+  // cache_teacher_maps made them.
+  std::vector<double> layer_terms(const Tensor& raw_cells, bool tta, const std::vector<Tensor>* teacher_cache = nullptr);
+  // Anomaly scores of raw cells by the score rule (its tta, its calibration).
+  std::vector<double> score(const Tensor& raw_cells);
   // Teacher maps at `layers` of all raw cells, in batches: [N, C, H, W] per layer.
   std::vector<Tensor> cache_teacher_maps(const Tensor& raw_cells, const std::vector<int>& layers);
 
@@ -35,6 +40,7 @@ class Detector {
   const models::Teacher& teacher() const { return teacher_; }
   const method::DistillConfig& distill() const { return distill_; }
   const data::InputTransform& input() const { return input_; }
+  method::ScoreRule& rule() { return rule_; }
 
   static constexpr Index kBatch = 64;
 
@@ -44,8 +50,13 @@ class Detector {
   models::VggSpec student_spec_;
   method::DistillConfig distill_;
   data::InputTransform input_;
+  method::ScoreRule rule_;
   Tensor rgb_;  // the student's 3-channel copy of the gray input
 };
+
+// Each critical pool must have the same shape in student and teacher (64x64 cells); an
+// Error naming `option` otherwise.
+void check_critical_pools(const std::string& student, const std::vector<int>& layers, const std::string& option);
 
 // Rows [begin, end) of every map in `maps`, copied into `out` (resized as needed).
 void slice_maps(const std::vector<Tensor>& maps, Index begin, Index end, std::vector<Tensor>& out);

@@ -2,19 +2,25 @@
 // Thresholds are fitted on the validation split only, never on the split being evaluated.
 #pragma once
 #include <string>
+#include <vector>
 
 namespace morphokd::pipeline {
 
 struct EvalOptions {
-  std::string run_dir;
+  std::vector<std::string> run_dirs;  // one run, or the members of an ensemble (same part)
   std::string split = "test";
-  std::string data_dir;  // empty: the run's
+  std::string data_dir;  // empty: the first run's
   std::string rule = "f1";
+  std::string score, tta;  // override the runs' score rule (empty: each run's own)
+  std::string score_critical;  // override the pools the score sums over, e.g. "2,3,4,5"
+  std::string out;         // output folder; empty: the run's own (one run only)
   int bootstrap = 1000;
 };
 
-// Writes RUN/eval_{split}.json and RUN/scores_{split}.csv (index,label,score; index = row
-// in the split) and returns a printable summary table.
+// Writes OUT/eval_{split}.json and OUT/scores_{split}.csv (index,label,score; index = row
+// in the split; for one run also term_poolK, each score layer's distance term) and returns a
+// printable summary table. An ensemble's score is the mean of
+// its members' scores, each standardised by its mean and std over normal validation cells.
 std::string evaluate(const EvalOptions& o);
 
 struct ScoreOptions {

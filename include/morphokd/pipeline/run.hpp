@@ -1,6 +1,7 @@
 // The run directory a training writes, and what eval, score and the embedding API read:
 //   RUN/run.json                configuration, versions, SHA-256 of data, teacher and student,
-//                               validation thresholds; format_version 1
+//                               score rule and its calibration, validation thresholds;
+//                               format_version 1
 //   RUN/student.safetensors     PyTorch state_dict names (MKD's load_state_dict reads it)
 //   RUN/checkpoint.safetensors  student + Adam state after the last checkpointed epoch
 //   RUN/train_log.jsonl         one line per epoch
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "morphokd/data/transform.hpp"
+#include "morphokd/method/score_rule.hpp"
 #include "morphokd/pipeline/detector.hpp"
 #include "morphokd/tensor.hpp"
 
@@ -33,6 +35,8 @@ struct TrainConfig {
   std::uint64_t seed = 0;
   std::string augment = "flip";  // exact symmetries, cacheable targets; rotate on request
   std::string input_norm = "none";
+  std::string score = "sum";     // score rule (method/score_rule.hpp): sum | layer-z
+  std::string tta = "none";      // none | flip
   bool shuffle = true;
   std::int64_t steps = 0;        // > 0: stop after this many optimizer steps (audit replay)
   std::string student_init;      // safetensors to start from; empty: Xavier-uniform from `seed`
@@ -44,6 +48,7 @@ struct TrainConfig {
 struct RunInfo {
   TrainConfig config;
   data::InputTransform input;
+  method::ScoreRule rule;  // calibrated on the validation split at the end of training
   std::string teacher_sha256, student_sha256;
   std::map<std::string, double> thresholds;  // rule -> threshold fitted on the validation split
   std::map<std::string, std::string> data_sha256;  // file name -> hash, for the files training read
