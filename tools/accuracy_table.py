@@ -3,10 +3,10 @@
 
 Usage: tools/accuracy_table.py ROOT
 
-Every ROOT/TEACHER~INPUT/PART-sSEED run with eval_valid.json and eval_test.json is one
+Every ROOT/TAG/PART-sSEED run (its configuration read from run.json) with eval_valid.json and eval_test.json is one
 observation of its configuration; refinement evaluations written by
-`morphokd eval --out RUN/score-TTA` (e.g. RUN/layer-z-flip) are further configurations.
-Ensembles written to ROOT/ensembles/TAG~SCORE-TTA/PART are listed apart. Cells show valid / test
+`morphokd eval --out RUN/SCORE-TTA-POOLS` (tools/refine_accuracy.sh) are further
+configurations. Ensembles in ROOT/ensembles/TAG~SCORE-TTA-POOLS/PART are listed apart. Cells show valid / test
 AUC, as mean ± sd over seeds when there are several.
 """
 import collections
@@ -38,18 +38,19 @@ def collect(root):
         tdir = os.path.join(root, tag)
         if "~" not in tag or not os.path.isdir(tdir) or tag == "ensembles":
             continue
-        teacher, inp = tag.split("~", 1)
         for run in sorted(os.listdir(tdir)):
             rdir = os.path.join(tdir, run)
-            if not os.path.isdir(rdir) or "-s" not in run:
+            if not os.path.isfile(os.path.join(rdir, "run.json")):
                 continue
-            part = run.split("-s")[0]
+            cfg = load(os.path.join(rdir, "run.json"))["config"]
+            part = cfg["part"]
             for sub in [""] + sorted(os.listdir(rdir)):
                 edir = os.path.join(rdir, sub)
                 if not (os.path.isfile(os.path.join(edir, "eval_valid.json")) and os.path.isfile(os.path.join(edir, "eval_test.json"))):
                     continue
                 ev, et = load(os.path.join(edir, "eval_valid.json")), load(os.path.join(edir, "eval_test.json"))
-                key = (teacher, inp, et.get("score", "sum"), et.get("tta", "none"))
+                key = (cfg["teacher"], cfg["input_norm"], str(cfg["epochs"]), et.get("score", "sum"), et.get("tta", "none"),
+                       et.get("score_critical", "3,4,5"))
                 grid[key][part]["valid"].append(ev["auc"])
                 grid[key][part]["test"].append(et["auc"])
     return grid
@@ -57,15 +58,15 @@ def collect(root):
 
 def main(root):
     grid = collect(root)
-    print("| teacher | input | score | tta | seeds | " + " | ".join(f"{p} valid / test" for p in PARTS) + " | mean valid |")
-    print("|---|---|---|---|---|" + "---|" * (len(PARTS) + 1))
+    print("| teacher | input | epochs | score | tta | pools | seeds | " + " | ".join(f"{p} valid / test" for p in PARTS) + " | mean valid |")
+    print("|---|---|---|---|---|---|---|" + "---|" * (len(PARTS) + 1))
     for key in sorted(grid, key=lambda k: -statistics.mean([statistics.mean(grid[k][p]["valid"]) for p in PARTS if grid[k][p]["valid"]] or [0])):
         parts = grid[key]
         seeds = max(len(parts[p]["test"]) for p in PARTS)
         cells = [f"{cell(parts[p]['valid'])} / {cell(parts[p]['test'])}" for p in PARTS]
         valid_means = [statistics.mean(parts[p]["valid"]) for p in PARTS if parts[p]["valid"]]
         mean_valid = f"{statistics.mean(valid_means):.3f}" if len(valid_means) == len(PARTS) else "–"
-        print(f"| {key[0]} | {key[1]} | {key[2]} | {key[3]} | {seeds} | " + " | ".join(cells) + f" | {mean_valid} |")
+        print(f"| {' | '.join(key)} | {seeds} | " + " | ".join(cells) + f" | {mean_valid} |")
     ens = os.path.join(root, "ensembles")
     if os.path.isdir(ens):
         print("\n| ensemble | " + " | ".join(f"{p} valid / test (95 % CI)" for p in PARTS) + " |")

@@ -11,7 +11,7 @@ namespace morphokd::cli {
 namespace {
 struct TrainArgs {
   pipeline::TrainConfig c;
-  std::string out, train_critical = "2,3,4,5", score_critical = "3,4,5";
+  std::string out, train_critical = method::layers_string(c.train_layers), score_critical = method::layers_string(c.score_layers);
   bool no_shuffle = false, no_augment = false, resume = false;
 };
 }  // namespace

@@ -65,7 +65,9 @@ MemberScores member_scores(const std::string& run_dir, const EvalOptions& o, con
   const std::size_t layers = run.config.score_layers.size();
   const std::vector<double> valid_terms = det->layer_terms(valid.cells, det->rule().tta_flip);
   det->rule().calibrate(valid_terms, layers, valid.labels);
-  MemberScores m{det->rule().combine_terms(valid_terms, layers), {}, det->layer_terms(cells, det->rule().tta_flip)};
+  // Evaluating the validation split itself: its terms are already at hand.
+  MemberScores m{det->rule().combine_terms(valid_terms, layers), {},
+                 o.split == "valid" ? valid_terms : det->layer_terms(cells, det->rule().tta_flip)};
   m.cells = det->rule().combine_terms(m.terms, layers);
   return m;
 }

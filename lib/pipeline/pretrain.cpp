@@ -1,9 +1,11 @@
 #include "morphokd/pipeline/pretrain.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <numbers>
 
 #include "morphokd/data/idx.hpp"
 #include "morphokd/data/mhsma.hpp"
@@ -230,7 +232,7 @@ std::string pretrain_teacher(const PretrainConfig& config, const std::string& ou
       net.head->backward({{last_head, dlogits}}, true, &dfeat);
       net.features->backward({{last_feature, dfeat}}, true, nullptr);
       // Cosine schedule over all steps of all epochs, from lr down to 0.
-      sgd.options.lr = static_cast<float>(c.lr * 0.5 * (1.0 + std::cos(M_PI * static_cast<double>(step) / static_cast<double>(total_steps))));
+      sgd.options.lr = static_cast<float>(c.lr * 0.5 * (1.0 + std::cos(std::numbers::pi * static_cast<double>(step) / static_cast<double>(total_steps))));
       sgd.step();
       ++step;
       for (Index i = 0; i < e - b; ++i) {

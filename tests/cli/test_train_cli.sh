@@ -47,7 +47,9 @@ check "info student B" sh -c "'$MORPHOKD' info --student B | grep -q 'conv weigh
 #    tolerances are documented in cli_fixtures.cpp, check_replay).
 REPLAY="$WORK/replay"
 check "replay 2 steps" "$MORPHOKD" train --part head --data "$DATA" --teacher random:0 --student B \
-  --student-init "$GOLDEN/replay_head_B_init.safetensors" --no-shuffle --no-augment --steps 2 --dump-grads --out "$REPLAY"
+  --student-init "$GOLDEN/replay_head_B_init.safetensors" --input-norm none --score-critical 3,4,5 --score sum --tta none \
+  --no-shuffle --no-augment \
+  --steps 2 --dump-grads --out "$REPLAY"
 check "replay scores" "$MORPHOKD" score --run "$REPLAY" --input "$DATA/x_64_test.npy" --out "$WORK/replay_scores.csv"
 check "replay matches PyTorch" "$FIXTURES" check-replay "$REPLAY" "$GOLDEN" "$WORK/replay_scores.csv"
 

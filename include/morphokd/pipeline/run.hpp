@@ -31,12 +31,12 @@ struct TrainConfig {
   double lr = 1e-3;
   float lambda = 0.01f;
   std::vector<int> train_layers{2, 3, 4, 5};
-  std::vector<int> score_layers{3, 4, 5};
+  std::vector<int> score_layers{2, 3, 4, 5};  // selected on valid (README); MKD scores 3,4,5
   std::uint64_t seed = 0;
   std::string augment = "flip";  // exact symmetries, cacheable targets; rotate on request
-  std::string input_norm = "none";
-  std::string score = "sum";     // score rule (method/score_rule.hpp): sum | layer-z
-  std::string tta = "none";      // none | flip
+  std::string input_norm = "image";  // selected on valid (README); MKD's x/255 is "none"
+  std::string score = "sum";         // score rule (method/score_rule.hpp): sum | layer-z
+  std::string tta = "flip";          // none | flip; selected on valid
   bool shuffle = true;
   std::int64_t steps = 0;        // > 0: stop after this many optimizer steps (audit replay)
   std::string student_init;      // safetensors to start from; empty: Xavier-uniform from `seed`
