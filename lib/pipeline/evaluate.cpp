@@ -46,22 +46,27 @@ data::LabelledCells validation_split(const RunInfo& run, const std::string& data
   return valid;
 }
 
-// A run's scores of the validation split and of `cells`, by its score rule (or the
-// overrides), the rule calibrated on the validation split; `terms`: the cells' per-layer terms.
-struct MemberScores {
-  std::vector<double> valid, cells, terms;
-};
-
-MemberScores member_scores(const std::string& run_dir, const EvalOptions& o, const data::LabelledCells& valid,
-                           const Tensor& cells) {
-  RunInfo run = read_run(run_dir);
+// The run with eval's overrides of its score rule and score pools applied.
+RunInfo with_overrides(RunInfo run, const EvalOptions& o) {
   if (!o.score_critical.empty()) {
     run.config.score_layers = method::parse_layers(o.score_critical, "--score-critical");
     check_critical_pools(run.config.student, run.config.score_layers, "--score-critical");
   }
+  if (!o.score.empty()) run.config.score = o.score;
+  if (!o.tta.empty()) run.config.tta = o.tta;
+  run.rule = method::ScoreRule::parse(run.config.score, run.config.tta);  // calibrated below, on valid
+  return run;
+}
+
+// A run's scores of the validation split and of `cells`, by its score rule calibrated on
+// the validation split; `terms`: the cells' per-layer terms.
+struct MemberScores {
+  std::vector<double> valid, cells, terms;
+};
+
+MemberScores member_scores(const std::string& run_dir, const RunInfo& run, const EvalOptions& o,
+                           const data::LabelledCells& valid, const Tensor& cells) {
   auto det = open_detector(run_dir, run);
-  if (!o.score.empty() || !o.tta.empty())
-    det->rule() = method::ScoreRule::parse(o.score.empty() ? run.config.score : o.score, o.tta.empty() ? run.config.tta : o.tta);
   const std::size_t layers = run.config.score_layers.size();
   const std::vector<double> valid_terms = det->layer_terms(valid.cells, det->rule().tta_flip);
   det->rule().calibrate(valid_terms, layers, valid.labels);
@@ -86,7 +91,7 @@ std::string evaluate(const EvalOptions& o) {
   if (o.bootstrap < 100) fail("--bootstrap must be at least 100");
   if (o.run_dirs.empty()) fail("eval: no run given");
   if (o.run_dirs.size() > 1 && o.out.empty()) fail("eval: an ensemble of runs needs --out");
-  const RunInfo run = read_run(o.run_dirs[0]);
+  const RunInfo run = with_overrides(read_run(o.run_dirs[0]), o);
   const std::string data_dir = o.data_dir.empty() ? run.config.data_dir : o.data_dir;
   const data::LabelledCells valid = validation_split(run, data_dir);
   const data::LabelledCells split = data::load_mhsma(data_dir, o.split, run.config.part);
@@ -95,9 +100,10 @@ std::string evaluate(const EvalOptions& o) {
   MemberScores total;
   const double members = static_cast<double>(o.run_dirs.size());
   for (const std::string& dir : o.run_dirs) {
-    if (members > 1 && read_run(dir).config.part != run.config.part)
-      fail(dir + ": part '" + read_run(dir).config.part + "' differs from the ensemble's '" + run.config.part + "'");
-    MemberScores m = member_scores(dir, o, valid, split.cells);
+    const RunInfo member = dir == o.run_dirs[0] ? run : with_overrides(read_run(dir), o);
+    if (member.config.part != run.config.part)
+      fail(dir + ": part '" + member.config.part + "' differs from the ensemble's '" + run.config.part + "'");
+    MemberScores m = member_scores(dir, member, o, valid, split.cells);
     if (members == 1) {
       total = std::move(m);
       break;
@@ -118,7 +124,7 @@ std::string evaluate(const EvalOptions& o) {
   const auto np = metrics::classify(metrics::confusion(scores, labels, threshold, false));
 
   // One run: each score layer's distance term too (the paper's Fig. 5 distance vectors).
-  const std::vector<int> layers = o.score_critical.empty() ? run.config.score_layers : method::parse_layers(o.score_critical, "--score-critical");
+  const std::vector<int>& layers = run.config.score_layers;
   const bool with_terms = members == 1;
   std::string csv = "index,label,score";
   if (with_terms)
@@ -130,7 +136,7 @@ std::string evaluate(const EvalOptions& o) {
       for (std::size_t c = 0; c < layers.size(); ++c) csv.append(",").append(fmt("%.17g", total.terms[i * layers.size() + c]));
     csv += "\n";
   }
-  const std::string score_name = o.score.empty() ? run.config.score : o.score, tta = o.tta.empty() ? run.config.tta : o.tta;
+  const std::string &score_name = run.config.score, &tta = run.config.tta;
   const json out = {{"part", run.config.part},
                     {"split", o.split},
                     {"n", scores.size()},
