@@ -6,17 +6,7 @@ set -u
 MORPHOKD=$1 FIXTURES=$2 DATA=$3 WORK=$4
 FASHION=${FASHION:-/usr/share/datasets/fashion-mnist}
 rm -rf "$WORK" && mkdir -p "$WORK" || exit 1
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok: $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
-check() { local what=$1; shift; if "$@" >"$WORK/last.log" 2>&1; then ok "$what"; else bad "$what: $(tail -3 "$WORK/last.log")"; fi; }
-expect_error() {
-  local name=$1 words=$2; shift 2
-  "$@" >"$WORK/out" 2>"$WORK/err"
-  local rc=$? lines; lines=$(wc -l <"$WORK/err")
-  if [ $rc -eq 0 ]; then bad "$name: exit 0"; elif [ "$lines" -ne 1 ]; then bad "$name: $lines stderr lines: $(head -3 "$WORK/err")"
-  elif ! grep -qF -- "$words" "$WORK/err"; then bad "$name: '$(cat "$WORK/err")' lacks '$words'"; else ok "$name"; fi
-}
+. "$(dirname "$0")/harness.sh"
 T="$WORK/teachers"
 tiny=(--limit 64 --batch 32 --threads 2)
 
@@ -76,5 +66,4 @@ expect_error ensemble_out "an ensemble of runs needs --out" "$MORPHOKD" eval --r
 check "vacuole run" "$MORPHOKD" train --part vacuole --data "$DATA" --augment none --steps 1 --out "$R/vacuole"
 expect_error ensemble_parts "differs from the ensemble's 'head'" "$MORPHOKD" eval --run "$R/ssl" --run "$R/vacuole" --out "$R/e4"
 
-echo "teachers_cli: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+finish teachers_cli

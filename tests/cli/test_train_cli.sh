@@ -5,19 +5,7 @@
 set -u
 MORPHOKD=$1 FIXTURES=$2 EMBED=$3 DATA=$4 GOLDEN=$5 WORK=$6
 rm -rf "$WORK" && mkdir -p "$WORK" && "$FIXTURES" make "$WORK/fixtures" >/dev/null || exit 1
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok: $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
-check() { local what=$1; shift; if "$@" >"$WORK/last.log" 2>&1; then ok "$what"; else bad "$what: $(tail -3 "$WORK/last.log")"; fi; }
-
-# expect_error NAME WORDS CMD...: exit != 0 and exactly one stderr line containing WORDS.
-expect_error() {
-  local name=$1 words=$2; shift 2
-  "$@" >"$WORK/out" 2>"$WORK/err"
-  local rc=$? lines; lines=$(wc -l <"$WORK/err")
-  if [ $rc -eq 0 ]; then bad "$name: exit 0"; elif [ "$lines" -ne 1 ]; then bad "$name: $lines stderr lines: $(head -3 "$WORK/err")"
-  elif ! grep -qF -- "$words" "$WORK/err"; then bad "$name: '$(cat "$WORK/err")' lacks '$words'"; else ok "$name"; fi
-}
+. "$(dirname "$0")/harness.sh"
 
 # 1. The end-to-end command of the issue, then an independent recomputation of the metrics.
 RUN="$WORK/head"
@@ -92,5 +80,4 @@ cp -r "$RUN" "$WORK/tampered" && printf '\x01' | dd of="$WORK/tampered/student.s
 expect_error tampered "student.safetensors: SHA-256 differs from run.json" "$MORPHOKD" eval --run "$WORK/tampered"
 expect_error nan_cells "non-finite pixel" "$MORPHOKD" score --run "$RUN" --input "$WORK/fixtures/nan_cells.npy" --out "$WORK/x.csv"
 
-echo "train_cli: $passed passed, $failed failed"
-[ $failed -eq 0 ]
+finish train_cli
