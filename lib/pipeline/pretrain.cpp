@@ -31,6 +31,10 @@ namespace morphokd::pipeline {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+// The checkpoint and the exported teacher record the configuration under the field names.
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PretrainConfig, dataset, data_dir, init, input_norm, epochs, batch, lr, momentum,
+                                   weight_decay, seed, limit)
+
 namespace {
 
 const models::VggSpec& vgg16_bn_spec() {
@@ -38,27 +42,9 @@ const models::VggSpec& vgg16_bn_spec() {
   return spec;
 }
 
-json config_json(const PretrainConfig& c) {
-  return {{"dataset", c.dataset}, {"data_dir", c.data_dir}, {"init", c.init},   {"input_norm", c.input_norm},
-          {"epochs", c.epochs},   {"batch", c.batch},       {"lr", c.lr},       {"momentum", c.momentum},
-          {"weight_decay", c.weight_decay}, {"seed", c.seed}, {"limit", c.limit}};
-}
-
 PretrainConfig config_from(const json& j, const std::string& source) {
   try {
-    PretrainConfig c;
-    c.dataset = j.at("dataset").get<std::string>();
-    c.data_dir = j.at("data_dir").get<std::string>();
-    c.init = j.at("init").get<std::string>();
-    c.input_norm = j.at("input_norm").get<std::string>();
-    c.epochs = j.at("epochs").get<int>();
-    c.batch = j.at("batch").get<Index>();
-    c.lr = j.at("lr").get<double>();
-    c.momentum = j.at("momentum").get<double>();
-    c.weight_decay = j.at("weight_decay").get<double>();
-    c.seed = j.at("seed").get<std::uint64_t>();
-    c.limit = j.at("limit").get<std::int64_t>();
-    return c;
+    return j.get<PretrainConfig>();
   } catch (const json::exception& e) {
     fail(source + ": bad pretraining configuration: " + e.what());
   }
@@ -140,7 +126,7 @@ SafetensorsFile checkpoint(Net& net, nn::Sgd& sgd, const PretrainConfig& c, int 
   const auto& m = sgd.momentum_buffers();
   for (std::size_t k = 0; k < m.size(); ++k)
     f.tensors["sgd.momentum." + std::to_string(k)] = {StDType::f32, m[k].clone(), {}, std::vector<Index>(m[k].shape().dims().begin(), m[k].shape().dims().end())};
-  f.metadata = {{"epochs_done", std::to_string(epochs_done)}, {"steps_done", std::to_string(steps)}, {"config", config_json(c).dump()}};
+  f.metadata = {{"epochs_done", std::to_string(epochs_done)}, {"steps_done", std::to_string(steps)}, {"config", json(c).dump()}};
   return f;
 }
 
@@ -266,7 +252,7 @@ std::string pretrain_teacher(const PretrainConfig& config, const std::string& ou
                       {"morphokd", std::string(version_string())},
                       {"backend", std::string(backend_name(current_backend()))},
                       {"threads", std::to_string(num_threads())},
-                      {"config", config_json(c).dump()}};
+                      {"config", json(c).dump()}};
   write_safetensors(out, teacher);
   const std::string sha = sha256_file(out);
   std::cout << "wrote " << out << " (VGG16, BatchNorm folded), SHA-256 " << sha << "\n";
