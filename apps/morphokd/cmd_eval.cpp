@@ -18,6 +18,8 @@ Action add_eval_command(CLI::App& app) {
   cmd->add_option("--data", o->data_dir, "MHSMA folder (default: the run's)");
   cmd->add_option("--threshold-rule", o->rule, "f1, youden or normal-pXX")->capture_default_str();
   cmd->add_option("--bootstrap", o->bootstrap, "Bootstrap resamples for the AUC CI")->capture_default_str();
+  cmd->add_option("--robustness", o->robustness,
+                  "FGSM epsilons, e.g. 0,0.002,0.005,0.01,0.02: AUC with every cell attacked against its label");
   return [o] { std::cout << pipeline::evaluate(*o); };
 }
 

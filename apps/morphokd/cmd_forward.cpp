@@ -6,7 +6,6 @@
 #include <fstream>
 #include <iostream>
 #include <string>
-#include <unistd.h>
 
 #include "commands.hpp"
 #include "morphokd/error.hpp"
@@ -25,16 +24,6 @@ namespace {
 struct ForwardArgs {
   std::string model = "vgg16", weights, input, dump;
   Index limit = 0;
-};
-
-// Removes a half-written directory unless released.
-struct TempDir {
-  fs::path path;
-  bool keep = false;
-  ~TempDir() {
-    std::error_code ec;
-    if (!keep) fs::remove_all(path, ec);
-  }
 };
 
 // N x 3 x H x W float as stored, or MHSMA-layout grayscale cells N x H x W (uint8 0-255
@@ -65,31 +54,22 @@ Tensor read_images(const std::string& path, Index limit) {
 
 void run_forward(const ForwardArgs& a) {
   if (a.model != "vgg16") fail("--model: unknown model '" + a.model + "' (supported: vgg16)");
-  const fs::path dump(a.dump);
-  if (fs::exists(dump)) fail(a.dump + ": already exists; choose a new dump directory");
+  if (fs::exists(a.dump)) fail(a.dump + ": already exists; choose a new dump directory");
   const Tensor x = read_images(a.input, a.limit);
   auto net = models::open_vgg16_teacher(a.weights);
-
-  const fs::path parent = dump.has_parent_path() ? dump.parent_path() : fs::path(".");
-  if (!fs::is_directory(parent)) fail(a.dump + ": parent directory does not exist");
-  TempDir tmp{parent / (dump.filename().string() + ".partial-" + std::to_string(::getpid()))};
-  fs::create_directory(tmp.path);
+  StagedDirectory tmp(a.dump);
 
   net->forward(x);
   for (std::size_t i = 0; i < net->size(); ++i)
-    write_npy((tmp.path / ("features." + std::to_string(i) + ".npy")).string(), net->output(i));
+    write_npy((tmp.path() / ("features." + std::to_string(i) + ".npy")).string(), net->output(i));
   // Which oneDNN kernel computed each op, for the auditor.
   std::string kernels = "backend " + std::string(backend_name(current_backend())) + ", threads " +
                         std::to_string(num_threads()) + "\n" + build_info() + "\n";
   for (const std::string& k : ops::onednn_kernels_used()) kernels += k + "\n";
-  const std::string kpath = (tmp.path / "kernels.txt").string();
+  const std::string kpath = (tmp.path() / "kernels.txt").string();
   write_file_atomic(kpath, std::as_bytes(std::span<const char>(kernels.data(), kernels.size())));
 
-  std::error_code ec;
-  fs::rename(tmp.path, dump, ec);
-  if (ec) fail(a.dump + ": cannot move the finished dump into place: " + ec.message());
-  tmp.keep = true;
-  fsync_directory(parent.string());
+  tmp.commit();
   std::cout << "wrote " << net->size() << " layer outputs to " << a.dump << '\n';
 }
 

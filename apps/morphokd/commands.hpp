@@ -13,5 +13,7 @@ Action add_eval_command(CLI::App& app);
 Action add_score_command(CLI::App& app);
 Action add_info_command(CLI::App& app);
 Action add_pretrain_command(CLI::App& app);
+Action add_attack_command(CLI::App& app);
+Action add_localize_command(CLI::App& app);
 
 }  // namespace morphokd::cli

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <filesystem>
 
+#include "morphokd/data/mhsma.hpp"
 #include "morphokd/error.hpp"
 #include "morphokd_build_config.hpp"
 
@@ -80,6 +81,11 @@ ImageFolder load_image_folder(const std::string& dir) {
 #else
   fail(dir + ": reading image folders needs a build with MORPHOKD_WITH_OPENCV=ON");
 #endif
+}
+
+ImageFolder load_cells(const std::string& npy_or_folder) {
+  if (fs::is_directory(npy_or_folder)) return load_image_folder(npy_or_folder);
+  return {load_cells_npy(npy_or_folder), {}};
 }
 
 }  // namespace morphokd::data

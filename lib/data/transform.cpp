@@ -16,6 +16,7 @@ namespace morphokd::data {
 
 namespace {
 
+constexpr double kMinCellStd = 1e-6;  // a blank cell stays finite
 constexpr double kImagenetMean[3] = {0.485, 0.456, 0.406}, kImagenetStd[3] = {0.229, 0.224, 0.225};
 
 // In place on every [H, W] plane; values are rounded to 8 bits first, as CLAHE works on them.
@@ -36,6 +37,15 @@ void equalise(Tensor& cells) {
   (void)cells;
   fail("--input-norm clahe needs a build with MORPHOKD_WITH_OPENCV=ON");
 #endif
+}
+
+// Mean and (population, floored) standard deviation of one cell, as "image" uses them.
+std::pair<double, double> cell_stats(const float* c, Index per) {
+  double s = 0, q = 0;
+  for (Index j = 0; j < per; ++j) s += c[j];
+  const double mean = s / static_cast<double>(per);
+  for (Index j = 0; j < per; ++j) q += (c[j] - mean) * (c[j] - mean);
+  return {mean, std::max(std::sqrt(q / static_cast<double>(per)), kMinCellStd)};
 }
 
 }  // namespace
@@ -78,15 +88,38 @@ void InputTransform::apply(Tensor& cells) const {
 #pragma omp parallel for schedule(static)
   for (Index i = 0; i < n; ++i) {
     float* c = x + i * per;
-    double mean = this->mean, sd = this->std;
-    if (kind == "image") {
-      double s = 0, q = 0;
-      for (Index j = 0; j < per; ++j) s += c[j];
-      mean = s / static_cast<double>(per);
-      for (Index j = 0; j < per; ++j) q += (c[j] - mean) * (c[j] - mean);
-      sd = std::max(std::sqrt(q / static_cast<double>(per)), 1e-6);  // a blank cell stays finite
-    }
+    const auto [mean, sd] = kind == "image" ? cell_stats(c, per) : std::pair{this->mean, this->std};
     for (Index j = 0; j < per; ++j) c[j] = static_cast<float>((c[j] - mean) / sd);
+  }
+}
+
+void InputTransform::backward(const Tensor& raw, Tensor& grad) const {
+  check(raw.rank() == 4 && raw.dim(1) == 1 && grad.rank() == 4 && grad.dim(0) == raw.dim(0) && grad.dim(2) == raw.dim(2) &&
+            grad.dim(3) == raw.dim(3),
+        "input transform backward: gradient and cells differ in shape");
+  if (kind == "none" || kind == "imagenet") return;
+  Tensor cells = raw.clone();
+  if (clahe) equalise(cells);
+  const Index n = cells.dim(0), per = cells.numel() / n, planes = grad.dim(1);
+#pragma omp parallel for schedule(static)
+  for (Index i = 0; i < n; ++i) {
+    const float* x = cells.data() + i * per;
+    const auto [mean, sd] = kind == "image" ? cell_stats(x, per) : std::pair{this->mean, this->std};
+    const bool floored = kind == "image" && sd == kMinCellStd;
+    for (Index p = 0; p < planes; ++p) {
+      float* g = grad.data() + (i * planes + p) * per;
+      // image: z = (x - mean) / sd  =>  dx = (g - mean(g) - z mean(g z)) / sd (sd constant when floored)
+      double gm = 0, gz = 0;
+      if (kind == "image") {
+        for (Index j = 0; j < per; ++j) {
+          gm += g[j];
+          gz += g[j] * ((x[j] - mean) / sd);
+        }
+        gm /= static_cast<double>(per);
+        gz = floored ? 0.0 : gz / static_cast<double>(per);
+      }
+      for (Index j = 0; j < per; ++j) g[j] = static_cast<float>((g[j] - gm - ((x[j] - mean) / sd) * gz) / sd);
+    }
   }
 }
 
@@ -101,6 +134,22 @@ void InputTransform::to_rgb(const Tensor& gray, Tensor& rgb) const {
       const float* src = gray.data() + i * hw;
       float* dst = rgb.data() + (i * 3 + c) * hw;
       for (Index j = 0; j < hw; ++j) dst[j] = (src[j] - m) * inv;
+    }
+}
+
+
+void InputTransform::to_rgb_backward(const Tensor& drgb, Tensor& dgray, bool per_channel) const {
+  check(drgb.rank() == 4 && drgb.dim(1) == 3, "to_rgb backward: the gradient must be [N, 3, H, W]");
+  const Index n = drgb.dim(0), hw = drgb.dim(2) * drgb.dim(3);
+  const Shape out{n, per_channel ? 3 : 1, drgb.dim(2), drgb.dim(3)};
+  if (!(dgray.shape() == out)) dgray = Tensor::empty(out);
+  const bool imagenet = kind == "imagenet";
+  for (Index i = 0; i < n; ++i)
+    for (Index c = 0; c < 3; ++c) {
+      const float inv = imagenet ? static_cast<float>(1.0 / kImagenetStd[c]) : 1.0f;
+      const float* src = drgb.data() + (i * 3 + c) * hw;
+      float* dst = dgray.data() + (per_channel ? i * 3 + c : i) * hw;
+      for (Index j = 0; j < hw; ++j) dst[j] = per_channel || c == 0 ? src[j] * inv : dst[j] + src[j] * inv;
     }
 }
 

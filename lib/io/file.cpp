@@ -79,4 +79,28 @@ void write_file_atomic(const std::string& path, std::span<const std::byte> bytes
   fsync_directory(dir);
 }
 
+StagedDirectory::StagedDirectory(const std::string& target) : target_(target) {
+  if (std::filesystem::exists(target_)) fail(target + ": already exists; choose a new output directory");
+  const std::filesystem::path parent = target_.has_parent_path() ? target_.parent_path() : ".";
+  std::error_code ec;
+  std::filesystem::create_directories(parent, ec);
+  if (!std::filesystem::is_directory(parent)) fail(target + ": cannot create its parent directory: " + ec.message());
+  staging_ = parent / (target_.filename().string() + ".partial-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(staging_, ec);  // a leftover of a killed run with our pid
+  if (!std::filesystem::create_directory(staging_, ec)) fail(target + ": cannot create " + staging_.string() + ": " + ec.message());
+}
+
+StagedDirectory::~StagedDirectory() {
+  std::error_code ec;
+  if (!committed_) std::filesystem::remove_all(staging_, ec);
+}
+
+void StagedDirectory::commit() {
+  std::error_code ec;
+  std::filesystem::rename(staging_, target_, ec);
+  if (ec) fail(target_.string() + ": cannot move the finished output into place: " + ec.message());
+  committed_ = true;
+  fsync_directory(target_.has_parent_path() ? target_.parent_path().string() : ".");
+}
+
 }  // namespace morphokd

@@ -37,14 +37,38 @@ void check_maps(const std::vector<Tensor>& s, const std::vector<Tensor>& t) {
 }
 }  // namespace
 
+void distance_gradients(const std::vector<Tensor>& s, const std::vector<Tensor>& t, float lambda, float divisor,
+                        std::span<const double> layer_weights, std::vector<Tensor>* ds, std::vector<Tensor>* dt) {
+  check_maps(s, t);
+  check(layer_weights.empty() || layer_weights.size() == s.size(), "distance_gradients: one weight per layer");
+  const Index b = s[0].dim(0);
+  for (std::vector<Tensor>* d : {ds, dt})
+    if (d) d->resize(s.size());
+  Tensor dcos = Tensor::empty({b}), dmse = Tensor::empty({b});
+  for (std::size_t c = 0; c < s.size(); ++c) {
+    const float w = layer_weights.empty() ? 1.0f : static_cast<float>(layer_weights[c]);
+    dcos.fill(-w / divisor);           // d w (1 - cos) / d cos
+    dmse.fill(w * lambda / divisor);   // d w lambda mse / d mse
+    Tensor dval = Tensor::empty(s[c].shape());
+    for (int side = 0; side < 2; ++side) {
+      std::vector<Tensor>* d = side == 0 ? ds : dt;
+      if (!d) continue;
+      Tensor& g = (*d)[c];
+      if (!(g.shape() == s[c].shape())) g = Tensor::empty(s[c].shape());
+      ops::cosine_backward(s[c], t[c], dcos, side == 0 ? &g : nullptr, side == 1 ? &g : nullptr);
+      ops::mse_backward(s[c], t[c], dmse, side == 0 ? &dval : nullptr, side == 1 ? &dval : nullptr);
+      float* gd = g.data();
+      const float* v = dval.data();
+      for (Index i = 0; i < g.numel(); ++i) gd[i] += v[i];
+    }
+  }
+}
+
 LossTerms distill_loss(const std::vector<Tensor>& s, const std::vector<Tensor>& t, float lambda, std::vector<Tensor>& ds) {
   check_maps(s, t);
-  ds.resize(s.size());
   LossTerms terms;
   const Index b = s[0].dim(0);
   Tensor cos = Tensor::empty({b}), mse = Tensor::empty({b});
-  const Tensor dcos = Tensor::full({b}, -1.0f / static_cast<float>(b));      // d mean(1 - cos) / d cos
-  const Tensor dmse = Tensor::full({b}, lambda / static_cast<float>(b));     // d lambda mean(mse) / d mse
   for (std::size_t c = 0; c < s.size(); ++c) {
     ops::cosine_forward(s[c], t[c], cos);
     ops::mse_forward(s[c], t[c], mse);
@@ -52,14 +76,8 @@ LossTerms distill_loss(const std::vector<Tensor>& s, const std::vector<Tensor>& 
       terms.direction += (1.0 - cos.data()[i]) / static_cast<double>(b);
       terms.value += mse.data()[i] / static_cast<double>(b);
     }
-    if (!(ds[c].shape() == s[c].shape())) ds[c] = Tensor::empty(s[c].shape());
-    Tensor dval = Tensor::empty(s[c].shape());
-    ops::cosine_backward(s[c], t[c], dcos, &ds[c], nullptr);
-    ops::mse_backward(s[c], t[c], dmse, &dval, nullptr);
-    float* g = ds[c].data();
-    const float* v = dval.data();
-    for (Index i = 0; i < ds[c].numel(); ++i) g[i] += v[i];
   }
+  distance_gradients(s, t, lambda, static_cast<float>(b), {}, &ds, nullptr);
   terms.total = terms.direction + static_cast<double>(lambda) * terms.value;
   return terms;
 }

@@ -56,6 +56,14 @@ std::vector<double> ScoreRule::combine_terms(const std::vector<double>& terms, s
   return scores;
 }
 
+std::vector<double> ScoreRule::layer_weights(std::size_t layers) const {
+  if (combine != "layer-z") return std::vector<double>(layers, 1.0);
+  check(layer_std.size() == layers, "score rule layer-z is not calibrated for these layers");
+  std::vector<double> w(layers);
+  for (std::size_t c = 0; c < layers; ++c) w[c] = 1.0 / layer_std[c];
+  return w;
+}
+
 std::vector<double> standardise_by_normal(const std::vector<double>& scores, const std::vector<double>& normal_reference) {
   const auto [m, sd] = mean_std(normal_reference, "ensemble standardisation");
   std::vector<double> z(scores.size());

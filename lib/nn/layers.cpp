@@ -1,5 +1,7 @@
 #include "morphokd/nn/layers.hpp"
 
+#include <algorithm>
+
 #include "morphokd/error.hpp"
 
 namespace morphokd::nn {
@@ -40,7 +42,10 @@ std::vector<Parameter*> Conv2d::parameters() {
 void ReLU::forward(const Tensor& x, Tensor& y) { ops::relu_forward(x, y); }
 
 void ReLU::backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx, bool) {
-  if (dx) ops::relu_backward(x, dy, *dx);
+  if (!dx) return;
+  ops::relu_backward(x, dy, *dx);
+  if (guided_)
+    for (float& v : dx->span()) v = std::max(v, 0.0f);
 }
 
 Shape MaxPool2d::output_shape(const Shape& in) const {

@@ -10,6 +10,10 @@ void Sequential::set_training(bool on) {
   for (auto& m : modules_) m->set_training(on);
 }
 
+void Sequential::set_guided(bool on) {
+  for (auto& m : modules_) m->set_guided(on);
+}
+
 Shape Sequential::output_shape(const Shape& in, std::size_t upto) const {
   Shape s = in;
   for (std::size_t i = 0; i <= upto && i < modules_.size(); ++i) s = modules_[i]->output_shape(s);

@@ -1,5 +1,7 @@
 #include "morphokd/pipeline/detector.hpp"
 
+#include <map>
+
 #include "morphokd/data/augment.hpp"
 #include "morphokd/error.hpp"
 #include "morphokd/models/students.hpp"
@@ -15,14 +17,15 @@ Detector::Detector(models::Teacher teacher, std::unique_ptr<nn::Sequential> stud
       distill_(std::move(distill)),
       input_(std::move(input)),
       rule_(std::move(rule)) {
-  check(teacher_.channels == input_.channels(), "Detector: the teacher's input channels do not match the input transform");
+  // A 3-channel teacher also serves gray transforms: it sees the gray copies.
+  check(teacher_.channels == 3 || input_.channels() == 1,
+        "Detector: the teacher's input channels do not match the input transform");
 }
 
 std::vector<Tensor> Detector::teacher_maps(const Tensor& gray, const std::vector<int>& layers) {
   if (teacher_.channels == 3) {
-    Tensor rgb;
-    input_.to_rgb(gray, rgb);
-    teacher_.net->forward(rgb);
+    input_.to_rgb(gray, teacher_rgb_);
+    teacher_.net->forward(teacher_rgb_);
   } else {
     teacher_.net->forward(gray);
   }
@@ -102,6 +105,83 @@ std::vector<double> Detector::layer_terms(const Tensor& raw_cells, bool tta, con
 
 std::vector<double> Detector::score(const Tensor& raw_cells) {
   return rule_.combine_terms(layer_terms(raw_cells, rule_.tta_flip), distill_.score_layers.size());
+}
+
+std::vector<double> Detector::input_gradient(const Tensor& raw_cells, const std::vector<int>& layers,
+                                             std::span<const double> layer_weights, bool tta, Tensor& grad,
+                                             bool per_channel) {
+  check(raw_cells.rank() == 4 && raw_cells.dim(1) == 1, "input gradient: cells must be [N, 1, H, W]");
+  check(!per_channel || teacher_.channels == 3, "input gradient: per-channel gradients need a 3-channel teacher");
+  student_->eval();
+  const Index n = raw_cells.dim(0);
+  const std::size_t nl = layers.size();
+  const Shape shape{n, per_channel ? 3 : 1, raw_cells.dim(2), raw_cells.dim(3)};
+  if (!(grad.shape() == shape)) grad = Tensor::empty(shape);
+  grad.fill(0.0f);
+  std::vector<double> terms(static_cast<std::size_t>(n) * nl, 0.0), rows, scores(static_cast<std::size_t>(kBatch));
+  std::vector<Tensor> ds, dt;
+  std::map<std::size_t, Tensor> s_grads, t_grads;
+  Tensor d_student, d_teacher, d_cell, d_back;
+  const int variants = tta ? 4 : 1;
+  for (Index b = 0; b < n; b += kBatch) {
+    const Index e = std::min(n, b + kBatch);
+    const Tensor raw = raw_cells.slice(b, e);
+    Tensor flipped = Tensor::empty(raw.shape()), gray = Tensor::empty(raw.shape());
+    for (int v = 0; v < variants; ++v) {
+      data::flip_cells(raw, flipped, v);
+      gray.copy_from(flipped);
+      input_.apply(gray);
+      const std::vector<Tensor> t = teacher_maps(gray, layers);
+      const std::vector<Tensor> s = student_maps(gray, layers);
+      method::anomaly_scores(s, t, distill_.lambda, std::span<double>(scores).first(static_cast<std::size_t>(e - b)), &rows);
+      for (std::size_t j = 0; j < rows.size(); ++j) terms[static_cast<std::size_t>(b) * nl + j] += rows[j] / variants;
+
+      method::distance_gradients(s, t, distill_.lambda, 1.0f, layer_weights, &ds, &dt);
+      s_grads.clear();
+      t_grads.clear();
+      for (std::size_t l = 0; l < nl; ++l) {
+        s_grads[student_pool_index(layers[l])] = ds[l];
+        t_grads[models::pool_index(models::vgg16_spec(), layers[l])] = dt[l];
+      }
+      const Shape t_in = teacher_.channels == 3 ? teacher_rgb_.shape() : gray.shape();
+      if (!(d_student.shape() == rgb_.shape())) d_student = Tensor::empty(rgb_.shape());
+      if (!(d_teacher.shape() == t_in)) d_teacher = Tensor::empty(t_in);
+      student_->backward(s_grads, false, &d_student);
+      teacher_.net->backward(t_grads, false, &d_teacher);
+      if (teacher_.channels == 3) {  // both networks see the same 3 channels: add, then undo to_rgb
+        float* a = d_student.data();
+        const float* c = d_teacher.data();
+        for (Index i = 0; i < d_student.numel(); ++i) a[i] += c[i];
+        input_.to_rgb_backward(d_student, d_cell, per_channel);
+      } else {
+        input_.to_rgb_backward(d_student, d_cell);
+        float* a = d_cell.data();
+        const float* c = d_teacher.data();
+        for (Index i = 0; i < d_cell.numel(); ++i) a[i] += c[i];
+      }
+      input_.backward(flipped, d_cell);
+      // Flips are their own inverses: flipping the gradient back puts it on the cell's pixels.
+      const Shape planes{d_cell.dim(0) * d_cell.dim(1), 1, d_cell.dim(2), d_cell.dim(3)};
+      if (!(d_back.shape() == d_cell.shape())) d_back = Tensor::empty(d_cell.shape());
+      Tensor back_planes = d_back.reshape(planes);
+      data::flip_cells(d_cell.reshape(planes), back_planes, v);
+      float* g = grad.data() + b * (grad.numel() / n);
+      const float* src = d_back.data();
+      for (Index i = 0; i < d_back.numel(); ++i) g[i] += src[i] / static_cast<float>(variants);
+    }
+  }
+  return terms;
+}
+
+std::vector<double> Detector::score_gradient(const Tensor& raw_cells, Tensor& grad, bool per_channel) {
+  const std::size_t nl = distill_.score_layers.size();
+  const std::vector<double> weights = rule_.layer_weights(nl);
+  return rule_.combine_terms(input_gradient(raw_cells, distill_.score_layers, weights, rule_.tta_flip, grad, per_channel), nl);
+}
+
+void Detector::set_guided(bool on) {
+  student_->set_guided(on);
+  teacher_.net->set_guided(on);
 }
 
 }  // namespace morphokd::pipeline

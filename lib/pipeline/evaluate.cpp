@@ -9,6 +9,8 @@
 #include "morphokd/io/file.hpp"
 #include "morphokd/io/sha256.hpp"
 #include "morphokd/method/metrics.hpp"
+#include "morphokd/pipeline/adversarial.hpp"
+#include "morphokd/pipeline/figures.hpp"
 #include "morphokd/pipeline/run.hpp"
 #include "run_json.hpp"
 
@@ -62,18 +64,21 @@ RunInfo with_overrides(RunInfo run, const EvalOptions& o) {
 // the validation split; `terms`: the cells' per-layer terms.
 struct MemberScores {
   std::vector<double> valid, cells, terms;
+  std::vector<std::pair<double, double>> robustness;  // {eps, auc}
 };
 
 MemberScores member_scores(const std::string& run_dir, const RunInfo& run, const EvalOptions& o,
-                           const data::LabelledCells& valid, const Tensor& cells) {
+                           const data::LabelledCells& valid, const data::LabelledCells& split) {
+  const Tensor& cells = split.cells;
   auto det = open_detector(run_dir, run);
   const std::size_t layers = run.config.score_layers.size();
   const std::vector<double> valid_terms = det->layer_terms(valid.cells, det->rule().tta_flip);
   det->rule().calibrate(valid_terms, layers, valid.labels);
   // Evaluating the validation split itself: its terms are already at hand.
   MemberScores m{det->rule().combine_terms(valid_terms, layers), {},
-                 o.split == "valid" ? valid_terms : det->layer_terms(cells, det->rule().tta_flip)};
+                 o.split == "valid" ? valid_terms : det->layer_terms(cells, det->rule().tta_flip), {}};
   m.cells = det->rule().combine_terms(m.terms, layers);
+  if (!o.robustness.empty()) m.robustness = robustness_curve(*det, cells, split.labels, parse_eps_list(o.robustness));
   return m;
 }
 
@@ -91,6 +96,10 @@ std::string evaluate(const EvalOptions& o) {
   if (o.bootstrap < 100) fail("--bootstrap must be at least 100");
   if (o.run_dirs.empty()) fail("eval: no run given");
   if (o.run_dirs.size() > 1 && o.out.empty()) fail("eval: an ensemble of runs needs --out");
+  if (!o.robustness.empty()) {
+    if (o.run_dirs.size() > 1) fail("--robustness: attacks one run at a time, not an ensemble");
+    parse_eps_list(o.robustness);  // bad values fail before any work
+  }
   const RunInfo run = with_overrides(read_run(o.run_dirs[0]), o);
   const std::string data_dir = o.data_dir.empty() ? run.config.data_dir : o.data_dir;
   const data::LabelledCells valid = validation_split(run, data_dir);
@@ -103,7 +112,7 @@ std::string evaluate(const EvalOptions& o) {
     const RunInfo member = dir == o.run_dirs[0] ? run : with_overrides(read_run(dir), o);
     if (member.config.part != run.config.part)
       fail(dir + ": part '" + member.config.part + "' differs from the ensemble's '" + run.config.part + "'");
-    MemberScores m = member_scores(dir, member, o, valid, split.cells);
+    MemberScores m = member_scores(dir, member, o, valid, split);
     if (members == 1) {
       total = std::move(m);
       break;
@@ -137,7 +146,7 @@ std::string evaluate(const EvalOptions& o) {
     csv += "\n";
   }
   const std::string &score_name = run.config.score, &tta = run.config.tta;
-  const json out = {{"part", run.config.part},
+  json out = {{"part", run.config.part},
                     {"split", o.split},
                     {"n", scores.size()},
                     {"auc", auc},
@@ -157,6 +166,20 @@ std::string evaluate(const EvalOptions& o) {
                     {"teacher_sha256", run.teacher_sha256}};
   const fs::path dir = o.out.empty() ? fs::path(o.run_dirs[0]) : fs::path(o.out);
   fs::create_directories(dir);
+  std::string robust_text;
+  if (!total.robustness.empty()) {
+    std::vector<double> eps, aucs;
+    out["robustness"] = json::array();
+    for (const auto& [e, a] : total.robustness) {
+      out["robustness"].push_back({{"eps", e}, {"auc", a}});
+      eps.push_back(e);
+      aucs.push_back(a);
+      robust_text += "  eps " + fmt("%g", e) + ": AUC " + fmt("%.4f", a) + "\n";
+    }
+    if (figures_available())
+      write_curve_png((dir / ("robustness_" + o.split + ".png")).string(), eps, aucs, "FGSM epsilon (pixels in [0, 1])",
+                      o.split + " AUC", run.config.part + ": every cell attacked against its label");
+  }
   write_text((dir / ("scores_" + o.split + ".csv")).string(), csv);
   write_json_atomic((dir / ("eval_" + o.split + ".json")).string(), out);
 
@@ -174,21 +197,14 @@ std::string evaluate(const EvalOptions& o) {
                   static_cast<long long>(m.counts.fp), static_cast<long long>(m.counts.tn), static_cast<long long>(m.counts.fn));
     t += row;
   }
+  if (!robust_text.empty()) t += "FGSM robustness (normal cells raised, abnormal lowered):\n" + robust_text;
   return t;
 }
 
 long score_cells(const ScoreOptions& o) {
   const RunInfo run = read_run(o.run_dir);
   auto det = open_detector(o.run_dir, run);
-  Tensor cells;
-  std::vector<std::string> names;
-  if (fs::is_directory(o.input)) {
-    data::ImageFolder folder = data::load_image_folder(o.input);
-    cells = folder.cells;
-    names = std::move(folder.names);
-  } else {
-    cells = data::load_cells_npy(o.input);
-  }
+  const auto [cells, names] = data::load_cells(o.input);
   const auto it = run.thresholds.find(o.rule);
   double threshold = 0;
   if (it != run.thresholds.end()) {

@@ -36,7 +36,9 @@ json config_to_json(const TrainConfig& c) {
           {"student_init", c.student_init},
           {"checkpoint_every", c.checkpoint_every},
           {"cache_limit_gb", c.cache_limit_gb},
-          {"dump_grads", c.dump_grads}};
+          {"dump_grads", c.dump_grads},
+          {"fgsm_eps", c.fgsm_eps},
+          {"fgsm_mix", c.fgsm_mix}};
 }
 
 TrainConfig config_from_json(const json& j, const std::string& source) {
@@ -63,6 +65,8 @@ TrainConfig config_from_json(const json& j, const std::string& source) {
     c.checkpoint_every = j.at("checkpoint_every").get<int>();
     c.cache_limit_gb = j.at("cache_limit_gb").get<double>();
     c.dump_grads = j.value("dump_grads", false);
+    c.fgsm_eps = j.value("fgsm_eps", 0.0);  // runs written before adversarial training existed
+    c.fgsm_mix = j.value("fgsm_mix", "both");
     return c;
   } catch (const json::exception& e) {
     fail(source + ": bad configuration: " + e.what());
@@ -133,8 +137,8 @@ RunInfo read_run(const std::string& run_dir) {
   }
 }
 
-std::unique_ptr<Detector> open_detector(const std::string& run_dir, const RunInfo& run) {
-  models::Teacher teacher = models::open_teacher(run.config.teacher, run.input.channels());
+std::unique_ptr<Detector> open_detector(const std::string& run_dir, const RunInfo& run, int teacher_channels) {
+  models::Teacher teacher = models::open_teacher(run.config.teacher, teacher_channels ? teacher_channels : run.input.channels());
   if (teacher.sha256 != run.teacher_sha256)
     fail(run.config.teacher + ": teacher weights differ from the ones this run was trained with (SHA-256 mismatch)");
   const std::string student_path = (std::filesystem::path(run_dir) / "student.safetensors").string();

@@ -11,6 +11,7 @@
 #include "morphokd/error.hpp"
 #include "morphokd/io/file.hpp"
 #include "morphokd/io/sha256.hpp"
+#include "morphokd/method/fgsm.hpp"
 #include "morphokd/method/metrics.hpp"
 #include "morphokd/models/students.hpp"
 #include "morphokd/models/vgg16.hpp"
@@ -47,6 +48,8 @@ void check_config(const TrainConfig& c) {
   if (!(c.lambda >= 0)) fail("--lambda must be >= 0");
   if (c.checkpoint_every < 1) fail("--checkpoint-every must be at least 1");
   if (c.steps < 0) fail("--steps must be >= 0");
+  method::check_eps(c.fgsm_eps, "--fgsm-eps");
+  if (c.fgsm_mix != "both" && c.fgsm_mix != "adv") fail("--fgsm-mix: unknown '" + c.fgsm_mix + "' (expected both or adv)");
   method::ScoreRule::parse(c.score, c.tta);
   check_critical_pools(c.student, c.train_layers, "--train-critical");
   check_critical_pools(c.student, c.score_layers, "--score-critical");
@@ -105,6 +108,14 @@ std::vector<json> read_log(const std::string& path, int max_epoch) {
     at = end + 1;
   }
   return lines;
+}
+
+// [a; b] along dimension 0.
+Tensor concat_rows(const Tensor& a, const Tensor& b) {
+  Tensor out = Tensor::empty(Shape{a.dim(0) + b.dim(0), a.dim(1), a.dim(2), a.dim(3)});
+  out.slice(0, a.dim(0)).copy_from(a);
+  out.slice(a.dim(0), out.dim(0)).copy_from(b);
+  return out;
 }
 
 bool both_classes(const std::vector<std::uint8_t>& labels) {
@@ -218,6 +229,17 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
         data::augment_batch(gray, out, augment, c.seed, static_cast<std::uint64_t>(epoch), rows);
         gray = out;
       }
+      // Adversarial training: the batch's attacked copy (FGSM raising the per-cell distillation
+      // distance over the training pools, student in eval mode), kept raw before the transform.
+      Tensor adv;
+      if (c.fgsm_eps > 0) {
+        Tensor g;
+        det.input_gradient(gray, c.train_layers, {}, false, g);
+        adv = Tensor::empty(gray.shape());
+        method::fgsm_step(gray, g, static_cast<float>(c.fgsm_eps), method::FgsmDirection::raise, adv);
+        input.apply(adv);
+        student.train();
+      }
       input.apply(gray);
       if (!cache.empty()) {  // row i of the batch: its cell's target for the flips it got
         t_maps.resize(c.train_layers.size());
@@ -233,6 +255,16 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
         }
       } else {
         t_maps = det.teacher_maps(gray, c.train_layers);
+      }
+      if (c.fgsm_eps > 0) {  // teacher targets on the attacked cells themselves
+        const std::vector<Tensor> t_adv = det.teacher_maps(adv, c.train_layers);
+        if (c.fgsm_mix == "adv") {
+          gray = adv;
+          t_maps = t_adv;
+        } else {
+          gray = concat_rows(gray, adv);
+          for (std::size_t l = 0; l < t_maps.size(); ++l) t_maps[l] = concat_rows(t_maps[l], t_adv[l]);
+        }
       }
       const std::vector<Tensor> s_maps = det.student_maps(gray, c.train_layers);
       const method::LossTerms terms = method::distill_loss(s_maps, t_maps, c.lambda, ds);

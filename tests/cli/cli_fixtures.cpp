@@ -4,6 +4,8 @@
 //   cli_fixtures check-eval RUN SPLIT eval_SPLIT.json recomputed independently from scores_SPLIT.csv
 //   cli_fixtures check-replay RUN GOLDEN SCORES.csv   the audit replay against PyTorch (rule below)
 //   cli_fixtures check-teacher FILE   a pretrained teacher is plain VGG16: torchvision names and shapes, finite
+//   cli_fixtures check-fgsm X XADV EPS  attacked cells: float32 N x H x W in [0, 1], |xadv - x| <= eps, some moved
+//   cli_fixtures check-maps DIR N     N raw maps DIR/*.npy: float32 64 x 64, finite, >= 0, not all zero
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -12,6 +14,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "morphokd/data/mhsma.hpp"
 #include "morphokd/io/file.hpp"
 #include "morphokd/io/npy.hpp"
 #include "morphokd/models/students.hpp"
@@ -271,6 +274,44 @@ int check_teacher(const std::string& path) {
   std::cout << path << (bad ? ": NOT a plain VGG16\n" : ": plain VGG16, 26 finite tensors\n");
   return bad == 0 ? 0 : 1;
 }
+int check_fgsm(const std::string& x_path, const std::string& adv_path, double eps) {
+  const Tensor x = data::load_cells_npy(x_path);
+  NpyDType dtype{};
+  const Tensor adv = read_npy(adv_path, &dtype);
+  if (dtype != NpyDType::f32 || !(adv.shape() == Shape{x.dim(0), x.dim(2), x.dim(3)})) {
+    std::cerr << adv_path << ": expected float32 " << Shape{x.dim(0), x.dim(2), x.dim(3)}.str() << ", got " << adv.shape().str() << "\n";
+    return 1;
+  }
+  long moved = 0, bad = 0;
+  for (Index i = 0; i < x.numel(); ++i) {
+    const float a = adv.data()[i], d = std::abs(a - x.data()[i]);
+    bad += !(a >= 0.0f && a <= 1.0f) || d > eps + 1e-7;
+    moved += d > 0;
+  }
+  std::cout << adv_path << ": " << moved << " pixels moved, " << bad << " outside [0, 1] or beyond eps\n";
+  return bad == 0 && moved > 0 ? 0 : 1;
+}
+
+int check_maps(const std::string& dir, long n) {
+  long found = 0, bad = 0;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() != ".npy") continue;
+    ++found;
+    NpyDType dtype{};
+    const Tensor m = read_npy(e.path().string(), &dtype);
+    float peak = 0;
+    bool finite = true;
+    for (float v : m.span()) {
+      finite = finite && std::isfinite(v) && v >= 0;
+      peak = std::max(peak, v);
+    }
+    if (dtype != NpyDType::f32 || !(m.shape() == Shape{64, 64}) || !finite || peak == 0)
+      std::cerr << e.path() << ": not a finite, non-negative, non-zero float32 64 x 64 map\n", ++bad;
+  }
+  std::cout << dir << ": " << found << " maps, " << bad << " bad\n";
+  return found == n && bad == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -283,10 +324,12 @@ int main(int argc, char** argv) {
     if (argc == 4 && std::strcmp(argv[1], "check-eval") == 0) return check_eval(argv[2], argv[3]);
     if (argc == 5 && std::strcmp(argv[1], "check-replay") == 0) return check_replay(argv[2], argv[3], argv[4]);
     if (argc == 3 && std::strcmp(argv[1], "check-teacher") == 0) return check_teacher(argv[2]);
+    if (argc == 5 && std::strcmp(argv[1], "check-fgsm") == 0) return check_fgsm(argv[2], argv[3], std::stod(argv[4]));
+    if (argc == 4 && std::strcmp(argv[1], "check-maps") == 0) return check_maps(argv[2], std::stol(argv[3]));
   } catch (const std::exception& e) {
     std::cerr << "cli_fixtures: " << e.what() << '\n';
     return 1;
   }
-  std::cerr << "usage: cli_fixtures make DIR | compare A B TOL | check-eval RUN SPLIT | check-replay RUN GOLDEN SCORES.csv | check-teacher FILE\n";
+  std::cerr << "usage: cli_fixtures make DIR | compare A B TOL | check-eval RUN SPLIT | check-replay RUN GOLDEN SCORES.csv | check-teacher FILE | check-fgsm X XADV EPS | check-maps DIR N\n";
   return 2;
 }

@@ -19,4 +19,8 @@ struct ImageFolder {
 // OpenCV cannot decode. Built without OpenCV: an Error saying so.
 ImageFolder load_image_folder(const std::string& dir);
 
+// Cells to score, attack or localize: a folder of images as above, or a .npy as
+// load_cells_npy reads it (names then empty).
+ImageFolder load_cells(const std::string& npy_or_folder);
+
 }  // namespace morphokd::data

@@ -28,11 +28,18 @@ struct InputTransform {
 
   // Gray steps, in place on raw [N, 1, H, W] cells in [0, 1].
   void apply(Tensor& cells) const;
+  // Vector-Jacobian product of apply at `raw`: grad [N, C, H, W] holds dL/d(applied cells),
+  // each of its C planes for the same cell, and becomes dL/d(raw) in place. CLAHE works on
+  // 8-bit steps and has no useful gradient: it is passed straight through (BPDA).
+  void backward(const Tensor& raw, Tensor& grad) const;
   // Input channels the networks see: 3 for imagenet, else 1 (gray; replicated for the student).
   int channels() const { return kind == "imagenet" ? 3 : 1; }
   // [N, 1, H, W] after apply -> [N, 3, H, W]: replicated, per-channel ImageNet
   // normalisation for imagenet. `rgb` is resized as needed.
   void to_rgb(const Tensor& gray, Tensor& rgb) const;
+  // Its vector-Jacobian product: drgb [N, 3, H, W] -> dgray [N, 1, H, W] (the channel copies'
+  // gradients summed), or with `per_channel` -> [N, 3, H, W] (each copy's own gradient).
+  void to_rgb_backward(const Tensor& drgb, Tensor& dgray, bool per_channel = false) const;
 };
 
 }  // namespace morphokd::data

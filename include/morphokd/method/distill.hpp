@@ -29,6 +29,12 @@ struct LossTerms {
 // Loss and, in the same pass, its gradient with respect to each student map (overwritten).
 LossTerms distill_loss(const std::vector<Tensor>& s, const std::vector<Tensor>& t, float lambda, std::vector<Tensor>& ds);
 
+// Gradients of  sum_b sum_c layer_weight_c * [(1 - cos) + lambda * mse] / divisor  with
+// respect to the student maps (ds) and the teacher maps (dt), overwritten; null skips one.
+// Empty layer_weights: 1 each. (divisor = B gives the training loss's gradient.)
+void distance_gradients(const std::vector<Tensor>& s, const std::vector<Tensor>& t, float lambda, float divisor,
+                        std::span<const double> layer_weights, std::vector<Tensor>* ds, std::vector<Tensor>* dt);
+
 // scores[b] for each image; per_layer (if given) receives B x L rows of
 // (1 - cos) + lambda * mse per critical layer: the paper's distance vectors (Fig. 5).
 void anomaly_scores(const std::vector<Tensor>& s, const std::vector<Tensor>& t, float lambda, std::span<double> scores,

@@ -24,6 +24,8 @@ struct ScoreRule {
   void calibrate(const std::vector<double>& terms, std::size_t layers, const std::vector<std::uint8_t>& labels);
   // Scores of N cells from their N x L terms; layer-z needs calibrate() first.
   std::vector<double> combine_terms(const std::vector<double>& terms, std::size_t layers) const;
+  // d score / d term_c for each of `layers` layers: 1 (sum) or 1 / std_c (layer-z).
+  std::vector<double> layer_weights(std::size_t layers) const;
 };
 
 // (s - mean) / std with the mean and std of the scores labelled 0: puts ensemble members on

@@ -26,7 +26,12 @@ class ReLU final : public Module {
   std::string kind() const override { return "ReLU"; }
   Shape output_shape(const Shape& in) const override { return in; }
   void forward(const Tensor& x, Tensor& y) override;
+  // Guided: dx = max(dy, 0) where x > 0, else 0 (the ordinary rule, then negatives cut).
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx, bool param_grads) override;
+  void set_guided(bool on) override { guided_ = on; }
+
+ private:
+  bool guided_ = false;
 };
 
 class MaxPool2d final : public Module {  // 2x2, stride 2

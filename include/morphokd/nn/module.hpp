@@ -37,6 +37,9 @@ class Module {
 
   void set_training(bool on) { training_ = on; }
   bool training() const { return training_; }
+  // Guided backpropagation (localization maps): ReLUs pass back only positive gradients.
+  // Other modules have no ReLU rule to change.
+  virtual void set_guided(bool /*on*/) {}
 
  private:
   bool training_ = true;
@@ -54,6 +57,8 @@ class Sequential {
 
   void train() { set_training(true); }
   void eval() { set_training(false); }
+  bool training() const { return !modules_.empty() && modules_.front()->training(); }
+  void set_guided(bool on);
 
   // Runs every module; returns the last output. Outputs stay readable through output(i)
   // until the next forward.

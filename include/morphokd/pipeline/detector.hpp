@@ -3,6 +3,7 @@
 // applies the transform.
 #pragma once
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,21 @@ class Detector {
   std::vector<double> layer_terms(const Tensor& raw_cells, bool tta, const std::vector<Tensor>* teacher_cache = nullptr);
   // Anomaly scores of raw cells by the score rule (its tta, its calibration).
   std::vector<double> score(const Tensor& raw_cells);
+  // Input gradients (FGSM, localization): the per-cell objective  sum_c w_c term_c  over
+  // `layers` (w_c = layer_weights[c], or 1 when empty) and its gradient with respect to the
+  // raw cells, through the input transform and both networks (no weight gradients), student
+  // in eval mode so each cell's gradient is its own. Returns the N x L terms, like
+  // layer_terms; `grad` becomes [N, 1, H, W], or with `per_channel` [N, 3, H, W]: the
+  // gradient of each of the 3 channel copies the networks see (needs a 3-channel teacher).
+  // tta: terms and gradient averaged over the cell's 4 flips.
+  std::vector<double> input_gradient(const Tensor& raw_cells, const std::vector<int>& layers,
+                                     std::span<const double> layer_weights, bool tta, Tensor& grad,
+                                     bool per_channel = false);
+  // The gradient of score(): the score layers, the rule's weights and flips. Returns the scores.
+  std::vector<double> score_gradient(const Tensor& raw_cells, Tensor& grad, bool per_channel = false);
+  // Guided backpropagation in both networks (nn::Module::set_guided).
+  void set_guided(bool on);
+
   // Teacher maps at `layers` of all raw cells, in batches: [N, C, H, W] per layer.
   std::vector<Tensor> cache_teacher_maps(const Tensor& raw_cells, const std::vector<int>& layers);
 
@@ -52,6 +68,7 @@ class Detector {
   data::InputTransform input_;
   method::ScoreRule rule_;
   Tensor rgb_;  // the student's 3-channel copy of the gray input
+  Tensor teacher_rgb_;  // a 3-channel teacher's input, kept for its backward pass
 };
 
 // Each critical pool must have the same shape in student and teacher (64x64 cells); an

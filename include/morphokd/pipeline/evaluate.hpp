@@ -15,12 +15,15 @@ struct EvalOptions {
   std::string score_critical;  // override the pools the score sums over, e.g. "2,3,4,5"
   std::string out;         // output folder; empty: the run's own (one run only)
   int bootstrap = 1000;
+  std::string robustness;  // "0,0.002,0.01": AUC with every cell attacked against its label (one run)
 };
 
 // Writes OUT/eval_{split}.json and OUT/scores_{split}.csv (index,label,score; index = row
 // in the split; for one run also term_poolK, each score layer's distance term) and returns a
 // printable summary table. An ensemble's score is the mean of
 // its members' scores, each standardised by its mean and std over normal validation cells.
+// With `robustness` also the FGSM robustness curve: "robustness": [{eps, auc}] in the JSON
+// and OUT/robustness_{split}.png.
 std::string evaluate(const EvalOptions& o);
 
 struct ScoreOptions {

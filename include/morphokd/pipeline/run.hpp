@@ -43,6 +43,8 @@ struct TrainConfig {
   int checkpoint_every = 1;      // epochs
   double cache_limit_gb = 4.0;   // teacher-target cache budget; above it targets are recomputed
   bool dump_grads = false;       // audit: RUN/grad_step{k}.safetensors, parameter gradients of step k
+  double fgsm_eps = 0.0;         // > 0: adversarial training, FGSM at this eps (pixel units of [0, 1])
+  std::string fgsm_mix = "both"; // both: each batch and its attacked copy in one step; adv: attacked only
 };
 
 struct RunInfo {
@@ -62,6 +64,8 @@ RunInfo read_run(const std::string& run_dir);
 
 // The run's detector: teacher re-opened from its spec, student from student.safetensors;
 // both SHA-256 are checked against run.json (Error naming the file on a mismatch).
-std::unique_ptr<Detector> open_detector(const std::string& run_dir, const RunInfo& run);
+// teacher_channels: 0 for what the input transform needs; 3 keeps the teacher's 3-channel
+// first conv (per-channel input gradients).
+std::unique_ptr<Detector> open_detector(const std::string& run_dir, const RunInfo& run, int teacher_channels = 0);
 
 }  // namespace morphokd::pipeline
