@@ -11,15 +11,11 @@ Per batch of gray cells x in [0,1] ([N,1,64,64], torch.rand with seed 0), one ti
   x_adv = clamp(x + eps * sign(dscore/dx), 0, 1), eps 0.01.
 Model definitions are shared with tests/golden/make_replay_fixture.py.
 
-Prints one JSON line {"what", "img_per_s", "threads", "batch", "torch"} (median of --iters).
+Prints one JSON line as perf/torch_bench.py does.
 Run with Debian's /usr/bin/python3 (python3-torch); used only for benchmarks, never by tests.
 """
-import argparse
-import json
 import os
-import statistics
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +23,7 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "golden"))
 import make_replay_fixture as R  # noqa: E402
+import torch_bench  # noqa: E402
 
 EPS, STD_FLOOR = 0.01, 1e-6
 
@@ -49,28 +46,12 @@ def fgsm_step(teacher, student, x_raw, eps=EPS):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--iters", type=int, default=10)
-    a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(0)
+    a = torch_bench.options(__doc__.split("\n")[0])
     x = torch.rand(a.batch, 1, 64, 64)
-
     teacher, student = R.make_teacher(), R.make_student().eval()
     for p in student.parameters():
         p.requires_grad_(False)
-
-    times = []
-    for _ in range(2):  # warm-up
-        fgsm_step(teacher, student, x)
-    for _ in range(a.iters):
-        t = time.perf_counter()
-        fgsm_step(teacher, student, x)
-        times.append(time.perf_counter() - t)
-    print(json.dumps({"what": "fgsm", "img_per_s": a.batch / statistics.median(times), "threads": a.threads,
-                      "batch": a.batch, "torch": torch.__version__}))
+    torch_bench.report("fgsm", lambda: fgsm_step(teacher, student, x), a)
 
 
 if __name__ == "__main__":

@@ -94,6 +94,7 @@ std::vector<std::pair<double, double>> robustness_curve(Detector& det, const Ten
 AttackResult attack_cells(const AttackOptions& o) {
   method::check_eps(o.eps, "--eps");
   const method::FgsmDirection direction = method::parse_direction(o.direction);
+  if (!o.figure.empty() && !figures_available()) fail("--figure: PNG figures need a build with MORPHOKD_WITH_OPENCV=ON");
   const RunInfo run = read_run(o.run_dir);
   auto det = open_detector(o.run_dir, run);
   const Tensor cells = data::load_cells(o.input).cells;
