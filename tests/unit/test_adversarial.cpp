@@ -191,21 +191,21 @@ BOOST_AUTO_TEST_CASE(guided_backprop_is_the_relu_rule_only) {
 
 BOOST_AUTO_TEST_CASE(smoothgrad_is_reproducible_and_batch_independent) {
   const auto f = fixture("input_grad_B");
-  const Tensor x = f.tensor("x", "").slice(0, 3).clone();
+  const Tensor x = f.tensor("x", "").slice(0, 2).clone();
   auto det = golden_detector("image", {2, 3, 4, 5});
   const method::GradientFn grad = [&](const Tensor& c, Tensor& g) { det.score_gradient(c, g); };
-  const std::vector<std::int64_t> ids{10, 11, 12};
+  const std::vector<std::int64_t> ids{10, 11};
   Tensor a, b, c, single;
-  method::smoothgrad(x, ids, 4, 0.05, 1, grad, a);
-  method::smoothgrad(x, ids, 4, 0.05, 1, grad, b);
-  method::smoothgrad(x, ids, 4, 0.05, 2, grad, c);
+  method::smoothgrad(x, ids, 3, 0.05, 1, grad, a);
+  method::smoothgrad(x, ids, 3, 0.05, 1, grad, b);
+  method::smoothgrad(x, ids, 3, 0.05, 2, grad, c);
   BOOST_TEST(test::checked_rel_error(a, b) == 0.0);  // same seed: the same bits
   BOOST_TEST(test::checked_rel_error(a, c) > 1e-3);  // another seed: other noise
-  method::smoothgrad(x.slice(1, 2).clone(), std::vector<std::int64_t>{11}, 4, 0.05, 1, grad, single);
+  method::smoothgrad(x.slice(1, 2).clone(), std::vector<std::int64_t>{11}, 3, 0.05, 1, grad, single);
   BOOST_TEST(test::checked_rel_error(single, a.slice(1, 2).clone()) == 0.0);  // a cell's map ignores its batch
   Tensor plain;
   det.score_gradient(x, plain);
-  method::smoothgrad(x, ids, 3, 0.0, 1, grad, b);  // no noise: the plain gradient
+  method::smoothgrad(x, ids, 2, 0.0, 1, grad, b);  // no noise: the plain gradient
   BOOST_TEST(test::checked_rel_error(b, plain) <= 1e-6);
   test::expect_error([&] { method::smoothgrad(x, ids, 0, 0.05, 1, grad, b); }, "--n");
   test::expect_error([&] { method::smoothgrad(x, ids, 2, -1.0, 1, grad, b); }, "--sigma-noise");
