@@ -38,17 +38,26 @@ Tensor as_planes(const Tensor& cells) { return cells.reshape({cells.dim(0), cell
 
 }  // namespace
 
-Tensor fgsm_cells(Detector& det, const Tensor& cells, float eps, const std::vector<method::FgsmDirection>& directions,
-                  Tensor* grad) {
+namespace {
+// x_adv[i] = FGSM step of cells[i] along g[i], in directions[i] (one entry: every cell).
+void step_cells(const Tensor& cells, const Tensor& g, float eps, const std::vector<method::FgsmDirection>& directions,
+                Tensor& x_adv) {
   check(directions.size() == 1 || static_cast<Index>(directions.size()) == cells.dim(0), "fgsm: one direction per cell");
-  Tensor g;
-  det.score_gradient(cells, g);
-  Tensor x_adv = Tensor::empty(cells.shape());
   for (Index i = 0; i < cells.dim(0); ++i) {
     Tensor out = x_adv.slice(i, i + 1);
     method::fgsm_step(cells.slice(i, i + 1), g.slice(i, i + 1), eps, directions[directions.size() == 1 ? 0 : static_cast<std::size_t>(i)], out);
   }
+}
+}  // namespace
+
+Tensor fgsm_cells(Detector& det, const Tensor& cells, float eps, const std::vector<method::FgsmDirection>& directions,
+                  Tensor* grad, std::vector<double>* scores) {
+  Tensor g;
+  std::vector<double> s = det.score_gradient(cells, g);
+  Tensor x_adv = Tensor::empty(cells.shape());
+  step_cells(cells, g, eps, directions, x_adv);
   if (grad) *grad = g;
+  if (scores) *scores = std::move(s);
   return x_adv;
 }
 
@@ -82,10 +91,7 @@ std::vector<std::pair<double, double>> robustness_curve(Detector& det, const Ten
   std::vector<std::pair<double, double>> curve;
   Tensor x_adv = Tensor::empty(cells.shape());
   for (double e : eps) {
-    for (Index i = 0; i < cells.dim(0); ++i) {
-      Tensor out = x_adv.slice(i, i + 1);
-      method::fgsm_step(cells.slice(i, i + 1), g.slice(i, i + 1), static_cast<float>(e), against[static_cast<std::size_t>(i)], out);
-    }
+    step_cells(cells, g, static_cast<float>(e), against, x_adv);
     curve.emplace_back(e, metrics::roc_auc(det.score(x_adv), labels));
   }
   return curve;
@@ -102,8 +108,7 @@ AttackResult attack_cells(const AttackOptions& o) {
     fail("--figure-index: " + std::to_string(o.figure_index) + " is not a cell of " + o.input);
   Tensor grad;
   AttackResult r;
-  r.before = det->score(cells);
-  const Tensor x_adv = fgsm_cells(*det, cells, static_cast<float>(o.eps), {direction}, &grad);
+  const Tensor x_adv = fgsm_cells(*det, cells, static_cast<float>(o.eps), {direction}, &grad, &r.before);
   r.after = det->score(x_adv);
   if (!o.figure.empty()) {
     const Index i = o.figure_index, hw = cells.dim(2) * cells.dim(3);

@@ -151,7 +151,9 @@ BOOST_AUTO_TEST_CASE(fgsm_raises_and_lowers_the_score) {
   const Tensor& x = f.tensor("x", "");
   auto det = golden_detector("image", {2, 3, 4, 5});
   const std::vector<double> before = det.score(x);
-  const auto up = det.score(pipeline::fgsm_cells(det, x, 0.005f, {method::FgsmDirection::raise}));
+  std::vector<double> at_x;
+  const auto up = det.score(pipeline::fgsm_cells(det, x, 0.005f, {method::FgsmDirection::raise}, nullptr, &at_x));
+  BOOST_TEST(at_x == before, boost::test_tools::per_element());  // the gradient pass scores x as score() does
   const auto down = det.score(pipeline::fgsm_cells(det, x, 0.005f, {method::FgsmDirection::lower}));
   for (std::size_t i = 0; i < before.size(); ++i) {
     BOOST_TEST(up[i] > before[i]);

@@ -13,9 +13,10 @@
 namespace morphokd::pipeline {
 
 // x_adv of raw cells [N, 1, H, W] against the detector's score; `directions[i]` per cell
-// (one entry: every cell). `grad` (optional) receives the score gradient at x.
+// (one entry: every cell). Optional: `grad` receives the score gradient at x, `scores` the
+// scores of x (the same pass computes them).
 Tensor fgsm_cells(Detector& det, const Tensor& cells, float eps, const std::vector<method::FgsmDirection>& directions,
-                  Tensor* grad = nullptr);
+                  Tensor* grad = nullptr, std::vector<double>* scores = nullptr);
 
 // Test AUC when every cell is attacked against its label (normal raised, abnormal lowered),
 // for each eps: {eps, auc}. The gradient is taken once, at the clean cells.
