@@ -26,7 +26,8 @@ int main(int argc, char** argv) {
       {"forward", cli::add_forward_command(app)}, {"train", cli::add_train_command(app)},
       {"eval", cli::add_eval_command(app)},       {"score", cli::add_score_command(app)},
       {"info", cli::add_info_command(app)},       {"pretrain-teacher", cli::add_pretrain_command(app)},
-      {"attack", cli::add_attack_command(app)},   {"localize", cli::add_localize_command(app)}};
+      {"attack", cli::add_attack_command(app)},   {"localize", cli::add_localize_command(app)},
+      {"bench", cli::add_bench_command(app)}};
 
   try {
     app.parse(argc, argv);

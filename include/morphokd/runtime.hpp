@@ -33,5 +33,8 @@ class BackendScope {
 // Version, build configuration and, for oneDNN, the library version: for --version and audits.
 std::string version_string();
 std::string build_info();
+// The instruction set oneDNN dispatches to here ("avx2", "avx512_core_amx", ...), or
+// "reference" when oneDNN is compiled out.
+std::string cpu_isa();
 
 }  // namespace morphokd

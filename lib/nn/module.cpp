@@ -24,11 +24,15 @@ void Sequential::plan(const Shape& in) {
   acts_.clear();
   grads_.clear();
   Shape s = in;
+  Index largest = 0;
   for (auto& m : modules_) {
     s = m->output_shape(s);
     acts_.push_back(Tensor::empty(s));
-    grads_.push_back(Tensor::empty(s));
+    largest = std::max(largest, s.numel());
   }
+  // Module i's backward reads grads_[i] and writes grads_[i - 1]: two buffers, alternating.
+  for (Tensor& b : grad_buffers_) b = Tensor::empty({largest});
+  for (std::size_t i = 0; i < acts_.size(); ++i) grads_.push_back(Tensor::wrap(grad_buffers_[i % 2].data(), acts_[i].shape()));
   planned_for_ = in;
 }
 

@@ -1,5 +1,6 @@
 #include "morphokd/pipeline/detector.hpp"
 
+#include <algorithm>
 #include <map>
 
 #include "morphokd/data/augment.hpp"
@@ -16,19 +17,36 @@ Detector::Detector(models::Teacher teacher, std::unique_ptr<nn::Sequential> stud
       student_spec_(std::move(student_spec)),
       distill_(std::move(distill)),
       input_(std::move(input)),
-      rule_(std::move(rule)) {
+      rule_(std::move(rule)),
+      teacher_fwd_(nn::FrozenForward::compile(*teacher_.net)) {
   // A 3-channel teacher also serves gray transforms: it sees the gray copies.
   check(teacher_.channels == 3 || input_.channels() == 1,
         "Detector: the teacher's input channels do not match the input transform");
 }
 
+const Tensor& Detector::teacher_input(const Tensor& gray) {
+  if (teacher_.channels == 1) return gray;
+  input_.to_rgb(gray, teacher_rgb_);
+  return teacher_rgb_;
+}
+
 std::vector<Tensor> Detector::teacher_maps(const Tensor& gray, const std::vector<int>& layers) {
-  if (teacher_.channels == 3) {
-    input_.to_rgb(gray, teacher_rgb_);
-    teacher_.net->forward(teacher_rgb_);
-  } else {
-    teacher_.net->forward(gray);
-  }
+  if (!teacher_fwd_) return teacher_maps_kept(gray, layers);
+  // The chain takes increasing taps; layers may come in any order.
+  std::vector<std::size_t> taps;
+  for (int k : layers) taps.push_back(models::pool_index(models::vgg16_spec(), k));
+  std::vector<std::size_t> sorted = taps;
+  std::sort(sorted.begin(), sorted.end());
+  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  std::vector<Tensor> outs, maps;
+  teacher_fwd_->forward(teacher_input(gray), sorted, outs);
+  if (sorted == taps) return outs;
+  for (std::size_t t : taps) maps.push_back(outs[static_cast<std::size_t>(std::lower_bound(sorted.begin(), sorted.end(), t) - sorted.begin())].clone());
+  return maps;
+}
+
+std::vector<Tensor> Detector::teacher_maps_kept(const Tensor& gray, const std::vector<int>& layers) {
+  teacher_.net->forward(teacher_input(gray));
   std::vector<Tensor> maps;
   for (int k : layers) maps.push_back(teacher_.net->output(models::pool_index(models::vgg16_spec(), k)).clone());
   return maps;
@@ -40,6 +58,16 @@ std::vector<Tensor> Detector::student_maps(const Tensor& gray, const std::vector
   std::vector<Tensor> maps;
   for (int k : layers) maps.push_back(student_->output(student_pool_index(k)));
   return maps;
+}
+
+method::LossTerms Detector::distill_backward(const Tensor& gray, const std::vector<Tensor>& t_maps) {
+  const std::vector<Tensor> s_maps = student_maps(gray, distill_.train_layers);
+  std::vector<Tensor> ds;
+  const method::LossTerms terms = method::distill_loss(s_maps, t_maps, distill_.lambda, ds);
+  std::map<std::size_t, Tensor> grads;
+  for (std::size_t l = 0; l < ds.size(); ++l) grads[student_pool_index(distill_.train_layers[l])] = ds[l];
+  student_->backward(grads, true, nullptr);
+  return terms;
 }
 
 void check_critical_pools(const std::string& student, const std::vector<int>& layers, const std::string& option) {
@@ -131,7 +159,7 @@ std::vector<double> Detector::input_gradient(const Tensor& raw_cells, const std:
       data::flip_cells(raw, flipped, v);
       gray.copy_from(flipped);
       input_.apply(gray);
-      const std::vector<Tensor> t = teacher_maps(gray, layers);
+      const std::vector<Tensor> t = teacher_maps_kept(gray, layers);
       const std::vector<Tensor> s = student_maps(gray, layers);
       method::anomaly_scores(s, t, distill_.lambda, std::span<double>(scores).first(static_cast<std::size_t>(e - b)), &rows);
       for (std::size_t j = 0; j < rows.size(); ++j) terms[static_cast<std::size_t>(b) * nl + j] += rows[j] / variants;

@@ -1,8 +1,10 @@
 #include "morphokd/pipeline/train.hpp"
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <iomanip>
 #include <iostream>
 #include <numeric>
 
@@ -188,6 +190,7 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
       bytes += 4.0 * variants * static_cast<double>(n) *
                static_cast<double>(det.teacher().net->output_shape({1, det.teacher().channels, 64, 64}, models::pool_index(models::vgg16_spec(), k)).numel());
     if (bytes <= c.cache_limit_gb * 1e9) {
+      const auto start = std::chrono::steady_clock::now();
       const Tensor normal = data::gather(train_set.cells, normal_rows);
       Tensor flipped = Tensor::empty(normal.shape());
       cache.resize(4);
@@ -196,8 +199,11 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
         data::flip_cells(normal, flipped, v);
         cache[static_cast<std::size_t>(v)] = det.cache_teacher_maps(flipped, c.train_layers);
       }
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      run["teacher_cache"] = {{"cells", n}, {"flip_variants", variants}, {"mb", bytes / 1e6}, {"seconds", seconds}};
       std::cout << "teacher targets cached: " << n << " cells x " << variants << " flip variants, "
-                << static_cast<long>(bytes / 1e6) << " MB\n";
+                << static_cast<long>(bytes / 1e6) << " MB, " << std::fixed << std::setprecision(1) << seconds
+                << std::defaultfloat << " s\n";
     } else {
       std::cout << "teacher targets recomputed each batch: the cache would need " << static_cast<long>(bytes / 1e6)
                 << " MB, over --cache-limit-gb\n";
@@ -206,8 +212,7 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
   const bool valid_auc = both_classes(valid_set.labels);
   const std::vector<Tensor> valid_cache = det.cache_teacher_maps(valid_set.cells, c.score_layers);
 
-  std::map<std::size_t, Tensor> grads;
-  std::vector<Tensor> ds, t_maps;
+  std::vector<Tensor> t_maps;
   const std::size_t score_layers = c.score_layers.size();
   bool stop = false;
   for (int epoch = first_epoch; epoch < c.epochs && !stop; ++epoch) {
@@ -266,11 +271,7 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
           for (std::size_t l = 0; l < t_maps.size(); ++l) t_maps[l] = concat_rows(t_maps[l], t_adv[l]);
         }
       }
-      const std::vector<Tensor> s_maps = det.student_maps(gray, c.train_layers);
-      const method::LossTerms terms = method::distill_loss(s_maps, t_maps, c.lambda, ds);
-      grads.clear();
-      for (std::size_t l = 0; l < ds.size(); ++l) grads[det.student_pool_index(c.train_layers[l])] = ds[l];
-      student.backward(grads, true, nullptr);
+      const method::LossTerms terms = det.distill_backward(gray, t_maps);
       if (c.dump_grads) {  // the gradient Adam is about to use, named like the parameters
         SafetensorsFile g;
         for (auto& [name, p] : student.named_parameters())

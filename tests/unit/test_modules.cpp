@@ -6,11 +6,14 @@
 
 #include "morphokd/error.hpp"
 #include "morphokd/models/vgg16.hpp"
+#include "morphokd/nn/frozen.hpp"
 #include "morphokd/nn/layers.hpp"
 #include "morphokd/nn/optim.hpp"
 #include "morphokd/random.hpp"
+#include "support.hpp"
 
 using namespace morphokd;
+using morphokd::test::expect_error;
 
 namespace {
 void fill_uniform(Tensor& t, std::uint64_t seed, float scale = 1.0f) {
@@ -117,6 +120,54 @@ BOOST_AUTO_TEST_CASE(frozen_backward_leaves_parameter_grads) {
   for (auto& [name, p] : net->named_parameters())
     for (float v : p->grad.span()) BOOST_TEST(v == 7.0f);
   BOOST_TEST(find_non_finite(dx.span()) == -1);
+}
+
+// The fused inference chain (teacher forward) gives Sequential::forward's outputs: VGG16
+// with biases at pools 2-5 and an inner ReLU, and a conv without ReLU, on every backend.
+BOOST_AUTO_TEST_CASE(frozen_forward_matches_modules) {
+  BOOST_TEST(nn::FrozenForward::compile(*small_net()) == nullptr);  // BatchNorm: not a chain
+  auto vgg = models::vgg16_features(1);
+  std::uint64_t seed = 20;
+  for (auto& [name, p] : vgg->named_parameters()) fill_uniform(p->value, seed++, name.find("bias") ? 0.1f : 0.05f);
+  auto plain = std::make_unique<nn::Sequential>("p");
+  plain->add(std::make_unique<nn::Conv2d>(2, 5, true));
+  plain->add(std::make_unique<nn::MaxPool2d>());
+  plain->add(std::make_unique<nn::Conv2d>(5, 3, false));
+  for (auto& [name, p] : plain->named_parameters()) fill_uniform(p->value, seed++, 0.3f);
+  struct Case {
+    nn::Sequential* net;
+    Shape in;
+    std::vector<std::size_t> taps;
+  };
+  for (const Case& c : {Case{vgg.get(), {3, 1, 64, 64}, {1, 9, 16, 23, 30}}, Case{plain.get(), {2, 2, 9, 7}, {0, 1, 2}}})
+    for (Backend b : test::available_backends()) {
+      BackendScope scope(b);
+      Tensor x = Tensor::empty(c.in);
+      fill_uniform(x, 99);
+      c.net->eval();
+      c.net->forward(x);
+      auto frozen = nn::FrozenForward::compile(*c.net);
+      BOOST_REQUIRE(frozen);
+      std::vector<Tensor> outs;
+      for (int round = 0; round < 2; ++round) {  // the second run reuses the plan
+        frozen->forward(x, c.taps, outs);
+        BOOST_REQUIRE(outs.size() == c.taps.size());
+        for (std::size_t i = 0; i < c.taps.size(); ++i) {
+          const Tensor& want = c.net->output(c.taps[i]);
+          BOOST_REQUIRE(outs[i].shape() == want.shape());
+          double worst = 0, scale = 0;
+          for (Index k = 0; k < want.numel(); ++k) {
+            worst = std::max(worst, static_cast<double>(std::fabs(outs[i].data()[k] - want.data()[k])));
+            scale = std::max(scale, static_cast<double>(std::fabs(want.data()[k])));
+          }
+          BOOST_TEST_INFO(backend_name(b) << " tap " << c.taps[i] << " max |diff| " << worst << " of max " << scale);
+          BOOST_TEST(worst == 0.0);
+        }
+      }
+    }
+  std::vector<Tensor> outs;
+  expect_error([&] { nn::FrozenForward::compile(*vgg)->forward(Tensor::zeros({1, 1, 64, 64}), std::vector<std::size_t>{0}, outs); },
+               "fused");  // conv 0's output is not materialised
 }
 
 // The pretraining stack end to end: conv-relu-gap-linear + softmax CE, SGD lowers the loss.

@@ -90,7 +90,8 @@ class Sequential {
   Shape planned_for_;
   Tensor input_;               // the last forward's input (shares the caller's storage)
   std::vector<Tensor> acts_;   // acts_[i]: output of module i
-  std::vector<Tensor> grads_;  // grads_[i]: dL/d acts_[i]
+  std::vector<Tensor> grads_;  // grads_[i]: dL/d acts_[i], a view into grad_buffers_[i % 2]
+  Tensor grad_buffers_[2];
 };
 
 }  // namespace morphokd::nn

@@ -12,6 +12,7 @@
 #include "morphokd/method/score_rule.hpp"
 #include "morphokd/models/teacher.hpp"
 #include "morphokd/models/vgg.hpp"
+#include "morphokd/nn/frozen.hpp"
 #include "morphokd/nn/module.hpp"
 
 namespace morphokd::pipeline {
@@ -22,10 +23,16 @@ class Detector {
            method::DistillConfig distill, data::InputTransform input, method::ScoreRule rule = {});
 
   // Teacher maps at pools `layers` for transformed gray cells: copies the caller may keep.
+  // Forward only, through the fused inference chain when the teacher allows it.
   std::vector<Tensor> teacher_maps(const Tensor& gray, const std::vector<int>& layers);
   // Student maps at pools `layers`: views into its activations, valid until its next forward.
   std::vector<Tensor> student_maps(const Tensor& gray, const std::vector<int>& layers);
   std::size_t student_pool_index(int k) const { return models::pool_index(student_spec_, k); }
+
+  // The training step's gradient: student maps of transformed cells at the training layers,
+  // the distillation loss against `t_maps`, and the student's parameter gradients
+  // (overwritten). The caller steps the optimiser.
+  method::LossTerms distill_backward(const Tensor& gray, const std::vector<Tensor>& t_maps);
 
   // Distance terms of raw cells over the score layers, student in eval mode, in batches:
   // N x L, row-major. tta: each term averaged over the cell's 4 flips. `teacher_cache`
@@ -61,6 +68,10 @@ class Detector {
   static constexpr Index kBatch = 64;
 
  private:
+  const Tensor& teacher_input(const Tensor& gray);
+  // teacher_maps through the modules, which keep the activations their backward needs.
+  std::vector<Tensor> teacher_maps_kept(const Tensor& gray, const std::vector<int>& layers);
+
   models::Teacher teacher_;
   std::unique_ptr<nn::Sequential> student_;
   models::VggSpec student_spec_;
@@ -69,6 +80,7 @@ class Detector {
   method::ScoreRule rule_;
   Tensor rgb_;  // the student's 3-channel copy of the gray input
   Tensor teacher_rgb_;  // a 3-channel teacher's input, kept for its backward pass
+  std::unique_ptr<nn::FrozenForward> teacher_fwd_;  // null: the teacher has other modules
 };
 
 // Each critical pool must have the same shape in student and teacher (64x64 cells); an

@@ -10,42 +10,29 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <oneapi/dnnl/dnnl.hpp>
 #include <sstream>
+
+#include "context.hpp"
 
 #include "morphokd/error.hpp"
 
 namespace morphokd::onednn {
 
-namespace {
+namespace detail {
 
-using dnnl::algorithm;
-using dnnl::memory;
-using dnnl::prop_kind;
-using dt = memory::data_type;
-using tag = memory::format_tag;
-
-struct Context {
-  dnnl::engine eng;
-  dnnl::stream strm;
-  std::mutex mu;
-  std::map<std::string, std::string> kernels;  // cache key -> impl_info_str()
-  Context() {
-    // Strict fp32 math: no implicit down-conversion, whatever the environment says.
-    dnnl::set_default_fpmath_mode(dnnl::fpmath_mode::strict);
-    eng = dnnl::engine(dnnl::engine::kind::cpu, 0);
-    strm = dnnl::stream(eng);
-  }
-};
+Context::Context() {
+  // Strict fp32 math: no implicit down-conversion, whatever the environment says.
+  dnnl::set_default_fpmath_mode(dnnl::fpmath_mode::strict);
+  eng = dnnl::engine(dnnl::engine::kind::cpu, 0);
+  strm = dnnl::stream(eng);
+}
 
 Context& ctx() {
   static Context c;
   return c;
 }
 
-memory::dims dims_of(const Tensor& t) {
-  return memory::dims(t.shape().dims().begin(), t.shape().dims().end());
-}
+memory::dims dims_of(const Tensor& t) { return memory::dims(t.shape().dims().begin(), t.shape().dims().end()); }
 
 memory::desc plain(const memory::dims& d) {
   static const tag tags[] = {tag::undef, tag::a, tag::ab, tag::abc, tag::abcd};
@@ -56,7 +43,12 @@ memory::desc any(const memory::dims& d) { return {d, dt::f32, tag::any}; }
 memory wrap(const Tensor& t) { return {plain(dims_of(t)), ctx().eng, const_cast<float*>(t.data())}; }
 memory wrap(const Tensor& t, const memory::dims& d) { return {plain(d), ctx().eng, const_cast<float*>(t.data())}; }
 
-std::string key_of(const char* op, std::initializer_list<memory::dims> shapes, std::uint64_t flags = 0) {
+void log_kernel(const std::string& key, const std::string& impl) {
+  std::lock_guard<std::mutex> lock(ctx().mu);
+  ctx().kernels[key] = impl;
+}
+
+std::string key_of(const char* op, std::initializer_list<memory::dims> shapes, std::uint64_t flags) {
   std::ostringstream s;
   s << op << ':' << flags;
   for (const auto& d : shapes) {
@@ -66,6 +58,14 @@ std::string key_of(const char* op, std::initializer_list<memory::dims> shapes, s
   }
   return s.str();
 }
+
+}  // namespace detail
+
+namespace {
+
+using namespace detail;
+using dnnl::algorithm;
+using dnnl::prop_kind;
 
 // One cache per entry type; the entry is built by `make` on first use of `key`.
 template <class Entry, class Make>
@@ -80,18 +80,27 @@ Entry& cached(const std::string& key, Make make) {
   return *it->second;
 }
 
-// `user` in the layout `want`: itself if it already is, else reordered into `scratch`.
-memory stage_in(const memory& user, const memory::desc& want, memory& scratch) {
+// Scratch for layout changes, shared by every op: calls run one at a time and a staged
+// buffer lives within one call, so one grow-only buffer per role serves all shapes.
+enum Slot { kIn0, kIn1, kOut };
+void* scratch(Slot slot, std::size_t bytes) {
+  static std::vector<CacheLine> buffers[3];
+  std::vector<CacheLine>& b = buffers[slot];
+  if (b.size() * sizeof(CacheLine) < bytes) b.resize(lines_for(bytes));
+  return b.data();
+}
+
+// `user` in the layout `want`: itself if it already is, else reordered into scratch.
+memory stage_in(const memory& user, const memory::desc& want, Slot slot) {
   if (user.get_desc() == want) return user;
-  if (!scratch) scratch = memory(want, ctx().eng);
-  dnnl::reorder(user, scratch).execute(ctx().strm, const_cast<memory&>(user), scratch);
-  return scratch;
+  memory staged(want, ctx().eng, scratch(slot, want.get_size()));
+  dnnl::reorder(user, staged).execute(ctx().strm, const_cast<memory&>(user), staged);
+  return staged;
 }
 // Where a primitive writes an output: the user buffer if the layout matches, else scratch.
-memory stage_out(const memory& user, const memory::desc& have, memory& scratch) {
+memory stage_out(const memory& user, const memory::desc& have) {
   if (user.get_desc() == have) return user;
-  if (!scratch) scratch = memory(have, ctx().eng);
-  return scratch;
+  return memory(have, ctx().eng, scratch(kOut, have.get_size()));
 }
 void finish_out(const memory& staged, const memory& user) {
   if (staged.get() != user.get()) dnnl::reorder(staged, user).execute(ctx().strm, const_cast<memory&>(staged), const_cast<memory&>(user));
@@ -110,19 +119,16 @@ dnnl::convolution_forward::primitive_desc conv_fwd_pd(const memory::dims& x, con
 struct ConvFwd {
   dnnl::convolution_forward::primitive_desc pd;
   dnnl::convolution_forward prim;
-  memory src, wei, dst;  // scratch in oneDNN's layout, allocated on first need
 };
 
 struct ConvBwdData {
   dnnl::convolution_backward_data::primitive_desc pd;
   dnnl::convolution_backward_data prim;
-  memory ddst, wei, dsrc;
 };
 
 struct ConvBwdWeights {
   dnnl::convolution_backward_weights::primitive_desc pd;
   dnnl::convolution_backward_weights prim;
-  memory src, ddst, dwei;
 };
 
 }  // namespace
@@ -138,12 +144,12 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y
   const auto xd = dims_of(x), wd = dims_of(w), yd = dims_of(y);
   auto& e = cached<ConvFwd>(key_of("conv_fwd", {xd, wd}, b != nullptr), [&] {
     auto pd = conv_fwd_pd(xd, wd, yd, b != nullptr);
-    return ConvFwd{pd, dnnl::convolution_forward(pd), {}, {}, {}};
+    return ConvFwd{pd, dnnl::convolution_forward(pd)};
   });
   const memory ux = wrap(x), uw = wrap(w), uy = wrap(y);
-  const memory src = stage_in(ux, e.pd.src_desc(), e.src);
-  const memory wei = stage_in(uw, e.pd.weights_desc(), e.wei);
-  const memory dst = stage_out(uy, e.pd.dst_desc(), e.dst);
+  const memory src = stage_in(ux, e.pd.src_desc(), kIn0);
+  const memory wei = stage_in(uw, e.pd.weights_desc(), kIn1);
+  const memory dst = stage_out(uy, e.pd.dst_desc());
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}};
   if (b) args[DNNL_ARG_BIAS] = wrap(*b);
   e.prim.execute(ctx().strm, args);
@@ -159,12 +165,12 @@ void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
         dnnl::convolution_backward_data::desc(algorithm::convolution_direct, any(dxd), any(wd), any(dyd), kStride,
                                               kPad, kPad),
         ctx().eng, hint);
-    return ConvBwdData{pd, dnnl::convolution_backward_data(pd), {}, {}, {}};
+    return ConvBwdData{pd, dnnl::convolution_backward_data(pd)};
   });
   const memory udy = wrap(dy), uw = wrap(w), udx = wrap(dx);
-  const memory ddst = stage_in(udy, e.pd.diff_dst_desc(), e.ddst);
-  const memory wei = stage_in(uw, e.pd.weights_desc(), e.wei);
-  const memory dsrc = stage_out(udx, e.pd.diff_src_desc(), e.dsrc);
+  const memory ddst = stage_in(udy, e.pd.diff_dst_desc(), kIn0);
+  const memory wei = stage_in(uw, e.pd.weights_desc(), kIn1);
+  const memory dsrc = stage_out(udx, e.pd.diff_src_desc());
   e.prim.execute(ctx().strm, {{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DIFF_SRC, dsrc}});
   finish_out(dsrc, udx);
   ctx().strm.wait();
@@ -180,12 +186,12 @@ void conv2d_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tens
         dnnl::convolution_backward_weights::desc(algorithm::convolution_direct, any(xd), any(wd), b, any(dyd),
                                                  kStride, kPad, kPad),
         ctx().eng, hint);
-    return ConvBwdWeights{pd, dnnl::convolution_backward_weights(pd), {}, {}, {}};
+    return ConvBwdWeights{pd, dnnl::convolution_backward_weights(pd)};
   });
   const memory ux = wrap(x), udy = wrap(dy), udw = wrap(dw);
-  const memory src = stage_in(ux, e.pd.src_desc(), e.src);
-  const memory ddst = stage_in(udy, e.pd.diff_dst_desc(), e.ddst);
-  const memory dwei = stage_out(udw, e.pd.diff_weights_desc(), e.dwei);
+  const memory src = stage_in(ux, e.pd.src_desc(), kIn0);
+  const memory ddst = stage_in(udy, e.pd.diff_dst_desc(), kIn1);
+  const memory dwei = stage_out(udw, e.pd.diff_weights_desc());
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_DIFF_WEIGHTS, dwei}};
   if (db) args[DNNL_ARG_DIFF_BIAS] = wrap(*db);
   e.prim.execute(ctx().strm, args);

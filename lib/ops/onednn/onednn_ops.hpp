@@ -1,10 +1,12 @@
 // The oneDNN backend: same signatures and contracts as morphokd::ops (validated there).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "morphokd/ops/chain.hpp"
 #include "morphokd/ops/ops.hpp"
 
 namespace morphokd::onednn {
@@ -32,5 +34,17 @@ void global_avg_pool_backward(const Tensor& dy, Tensor& dx);
 double softmax_cross_entropy_forward(const Tensor& logits, std::span<const std::int64_t> labels, Tensor& probs);
 
 std::vector<std::string> kernels_used();
+
+// ops::InferenceChain on oneDNN, for one input shape (onednn_chain.cpp).
+class ChainPlan {
+ public:
+  ChainPlan(const std::vector<ops::ChainStage>& stages, const Shape& in);
+  ~ChainPlan();
+  void run(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace morphokd::onednn

@@ -1,0 +1,46 @@
+// Frozen inference through a VGG-style stack: 3x3 convolutions (ReLU fused) and 2x2
+// max-pools, planned once per input shape. It composes the registered ops conv2d, relu
+// and maxpool2x2 (tested op by op in the harness) and is checked against them as a whole.
+//
+// onednn: each stage a forward_inference primitive with ReLU as a post-op; activations stay
+// in the layouts oneDNN picks between stages, two ping-pong buffers hold them, weights are
+// reordered once when the chain is planned; only the input and the tapped outputs are
+// reordered. reference: the ops one after another.
+#pragma once
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "morphokd/runtime.hpp"
+#include "morphokd/tensor.hpp"
+
+namespace morphokd::ops {
+
+struct ChainStage {
+  const Tensor* weight = nullptr;  // conv3x3 [Co, Ci, 3, 3]; null: maxpool2x2
+  const Tensor* bias = nullptr;    // [Co] or null
+  bool relu = false;               // the conv's output goes through ReLU
+};
+
+class InferenceChain {
+ public:
+  // The stages' tensors must outlive the chain and stay unchanged (a frozen network): the
+  // onednn plan reads them once.
+  explicit InferenceChain(std::vector<ChainStage> stages);
+  ~InferenceChain();
+  InferenceChain(InferenceChain&&) noexcept;
+  InferenceChain& operator=(InferenceChain&&) noexcept;
+
+  std::size_t size() const { return stages_.size(); }
+  // x [N, C, H, W]; out[i] becomes the output of stage taps[i] (taps strictly increasing).
+  void forward(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out);
+
+  struct Plan;  // per backend and input shape
+
+ private:
+  void plan(const Shape& in);
+  std::vector<ChainStage> stages_;
+  std::unique_ptr<Plan> plan_;
+};
+
+}  // namespace morphokd::ops

@@ -1,0 +1,88 @@
+// InferenceChain: validation, the reference path (the registered ops in turn) and the
+// dispatch to the oneDNN plan.
+#include "morphokd/ops/chain.hpp"
+
+#include <string>
+
+#include "morphokd/error.hpp"
+#include "morphokd/ops/ops.hpp"
+#include "morphokd_build_config.hpp"
+#if MORPHOKD_HAS_ONEDNN
+#include "onednn/onednn_ops.hpp"
+#endif
+
+namespace morphokd::ops {
+
+struct InferenceChain::Plan {
+  Backend backend;
+  Shape in;
+  std::vector<Tensor> acts;  // reference: every stage's output
+  PoolWorkspace ws;
+#if MORPHOKD_HAS_ONEDNN
+  std::unique_ptr<onednn::ChainPlan> onednn;
+#endif
+};
+
+InferenceChain::InferenceChain(std::vector<ChainStage> stages) : stages_(std::move(stages)) {
+  check(!stages_.empty(), "InferenceChain: no stages");
+  for (const ChainStage& s : stages_) {
+    if (!s.weight) {
+      check(!s.bias && !s.relu, "InferenceChain: a pool stage has no bias or ReLU");
+      continue;
+    }
+    check_rank(*s.weight, 4, "InferenceChain weight");
+    if (s.bias) check_shape(*s.bias, {s.weight->dim(0)}, "InferenceChain bias");
+  }
+}
+InferenceChain::~InferenceChain() = default;
+InferenceChain::InferenceChain(InferenceChain&&) noexcept = default;
+InferenceChain& InferenceChain::operator=(InferenceChain&&) noexcept = default;
+
+void InferenceChain::plan(const Shape& in) {
+  plan_ = std::make_unique<Plan>();
+  plan_->backend = current_backend();
+  plan_->in = in;
+  Shape s = in;
+  for (const ChainStage& st : stages_) {
+    if (st.weight && (st.weight->dim(1) != s[1] || st.weight->dim(2) != 3 || st.weight->dim(3) != 3))
+      fail("InferenceChain: weights " + st.weight->shape().str() + " do not fit a 3x3 conv of input " + s.str());
+    if (!st.weight && (s[2] < 2 || s[3] < 2)) fail("InferenceChain: input " + s.str() + " is smaller than 2x2");
+    s = st.weight ? Shape{s[0], st.weight->dim(0), s[2], s[3]} : Shape{s[0], s[1], s[2] / 2, s[3] / 2};
+    if (plan_->backend == Backend::reference) plan_->acts.push_back(Tensor::empty(s));
+  }
+#if MORPHOKD_HAS_ONEDNN
+  if (plan_->backend == Backend::onednn) plan_->onednn = std::make_unique<onednn::ChainPlan>(stages_, in);
+#endif
+}
+
+void InferenceChain::forward(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out) {
+  check_rank(x, 4, "InferenceChain input");
+  check(x.is_contiguous(), "InferenceChain: input must be contiguous");
+  for (std::size_t i = 0; i < taps.size(); ++i)
+    check(taps[i] < stages_.size() && (i == 0 || taps[i] > taps[i - 1]), "InferenceChain: taps must be increasing stage indices");
+  if (!plan_ || plan_->backend != current_backend() || !(plan_->in == x.shape())) plan(x.shape());
+#if MORPHOKD_HAS_ONEDNN
+  if (plan_->onednn) {
+    plan_->onednn->run(x, taps, out);
+    return;
+  }
+#endif
+  std::vector<Tensor>& acts = plan_->acts;
+  for (std::size_t s = 0; s < stages_.size(); ++s) {
+    const Tensor& in = s == 0 ? x : acts[s - 1];
+    const ChainStage& st = stages_[s];
+    if (!st.weight) {
+      maxpool2x2_forward(in, acts[s], plan_->ws);
+      continue;
+    }
+    conv2d_forward(in, *st.weight, st.bias, acts[s]);
+    if (st.relu) relu_forward(acts[s], acts[s]);
+  }
+  out.resize(taps.size());
+  for (std::size_t i = 0; i < taps.size(); ++i) {
+    if (!(out[i].shape() == acts[taps[i]].shape())) out[i] = Tensor::empty(acts[taps[i]].shape());
+    out[i].copy_from(acts[taps[i]]);
+  }
+}
+
+}  // namespace morphokd::ops

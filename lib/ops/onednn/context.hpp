@@ -1,0 +1,44 @@
+// What the oneDNN backend's files share: one engine and stream, plain-layout descriptors
+// over our NCHW buffers, and the log of which implementation each primitive runs.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <map>
+#include <mutex>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <string>
+
+#include "morphokd/tensor.hpp"
+
+namespace morphokd::onednn::detail {
+
+using dnnl::memory;
+using dt = memory::data_type;
+using tag = memory::format_tag;
+
+struct Context {
+  Context();
+  dnnl::engine eng;
+  dnnl::stream strm;
+  std::mutex mu;
+  std::map<std::string, std::string> kernels;  // cache key -> impl_info_str()
+};
+Context& ctx();
+
+memory::dims dims_of(const Tensor& t);
+memory::desc plain(const memory::dims& d);  // f32, row-major (nchw for 4-d)
+memory::desc any(const memory::dims& d);    // f32, layout left to the primitive
+memory wrap(const Tensor& t);
+memory wrap(const Tensor& t, const memory::dims& d);  // t's data seen with dims d
+
+// 64-byte aligned storage for activations in any layout.
+struct alignas(64) CacheLine {
+  std::byte b[64];
+};
+inline std::size_t lines_for(std::size_t bytes) { return (bytes + sizeof(CacheLine) - 1) / sizeof(CacheLine); }
+
+std::string key_of(const char* op, std::initializer_list<memory::dims> shapes, std::uint64_t flags = 0);
+void log_kernel(const std::string& key, const std::string& impl);
+
+}  // namespace morphokd::onednn::detail

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# morphokd vs PyTorch on the same machine, same threads, batch 64, 64x64: each workload
+# measured ROUNDS times, the two sides alternating; prints a markdown table of the medians,
+# the ratios ours/PyTorch, our GFLOP/s and share of the measured FMA peak, and peak RSS.
+# Usage: perf/compare.sh MORPHOKD [THREADS] [ROUNDS] [WORKLOADS...]
+#   MORPHOKD   the morphokd binary (build/apps/morphokd)
+#   WORKLOADS  teacher_fwd train_step score fgsm epoch (default: all; epoch needs data/mhsma)
+set -eu
+HERE=$(dirname "$0")
+[ $# -ge 1 ] || { echo "usage: $0 MORPHOKD [THREADS] [ROUNDS] [WORKLOADS...]" >&2; exit 2; }
+BIN=$1 THREADS=${2:-$(nproc)} ROUNDS=${3:-3}
+shift $(( $# < 3 ? $# : 3 ))
+WHAT=${*:-teacher_fwd train_step score fgsm epoch}
+[ -x "$BIN" ] || { echo "$BIN not found (build it first)" >&2; exit 1; }
+DATA=${MORPHOKD_DATA:-data/mhsma}
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+for w in $WHAT; do
+  iters=10; [ "$w" = epoch ] && iters=2
+  for r in $(seq "$ROUNDS"); do
+    o=$("$BIN" --threads "$THREADS" bench --what "$w" --iters "$iters" --data "$DATA" --json)
+    t=$(/usr/bin/python3 "$HERE/compare_torch.py" --what "$w" --threads "$THREADS" --iters "$iters" --data "$DATA")
+    echo "$w round $r: morphokd $o" >&2
+    echo "$w round $r: pytorch  $t" >&2
+    printf '%s\t%s\t%s\n' "$w" "$o" "$t" >> "$out"
+  done
+done
+/usr/bin/python3 - "$out" "$THREADS" <<'PY'
+import collections, json, statistics, sys
+rows = collections.OrderedDict()
+for line in open(sys.argv[1]):
+    w, o, t = line.rstrip("\n").split("\t")
+    rows.setdefault(w, []).append((json.loads(o), json.loads(t)))
+print(f"| workload ({sys.argv[2]} threads, batch 64) | morphokd img/s | PyTorch img/s | ratio | GFLOP/s (FMA peak share) | peak RSS ours / PyTorch |")
+print("|---|---|---|---|---|---|")
+for w, runs in rows.items():
+    med = lambda key, side: statistics.median(r[side][key] for r in runs)
+    o, t = med("img_per_s", 0), med("img_per_s", 1)
+    ours = runs[0][0]
+    gf, peak = med("gflops", 0), med("peak_gflops", 0)
+    print(f"| {w} | {o:.1f} | {t:.1f} | **{o / t:.2f}x** | {gf:.0f} ({gf / peak:.0%} of {peak:.0f}) | "
+          f"{med('peak_rss_mb', 0):.0f} / {med('peak_rss_mb', 1):.0f} MB |")
+print(f"\nisa {ours['isa']}, backend {ours['backend']}, {len(next(iter(rows.values())))} alternating rounds, medians")
+PY
