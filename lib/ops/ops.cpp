@@ -88,7 +88,7 @@ std::string_view op_name(Op op) {
   return "?";
 }
 
-bool op_uses_onednn(Op op) { return MORPHOKD_HAS_ONEDNN && op != Op::cosine && op != Op::mse; }
+bool op_uses_onednn(Op op) { return MORPHOKD_HAS_ONEDNN && op != Op::cosine && op != Op::mse && op != Op::maxpool2x2; }
 
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y) {
   const auto d = conv_dims(x, w, "conv2d_forward");
@@ -135,8 +135,6 @@ void maxpool2x2_forward(const Tensor& x, Tensor& y, PoolWorkspace& ws) {
   const auto d = pool_dims(x, "maxpool2x2_forward");
   check_shape(y, {d.n, d.c, d.h / 2, d.w / 2}, "maxpool2x2_forward output");
   need_contiguous({&x, &y}, "maxpool2x2_forward");
-  MORPHOKD_ON_ONEDNN(onednn::maxpool2x2_forward(x, y, ws));
-  ws.backend = Backend::reference;
   ws.bytes.resize(static_cast<std::size_t>(y.numel()) * sizeof(std::int32_t));
   ref::maxpool2x2_forward(d, x.data(), y.data(), reinterpret_cast<std::int32_t*>(ws.bytes.data()));
 }
@@ -145,8 +143,6 @@ void maxpool2x2_backward(const Tensor& dy, const PoolWorkspace& ws, Tensor& dx) 
   const auto d = pool_dims(dx, "maxpool2x2_backward");
   check_shape(dy, {d.n, d.c, d.h / 2, d.w / 2}, "maxpool2x2_backward output gradient");
   need_contiguous({&dy, &dx}, "maxpool2x2_backward");
-  check(ws.backend == current_backend(), "maxpool2x2_backward: workspace was filled by the other backend");
-  MORPHOKD_ON_ONEDNN(onednn::maxpool2x2_backward(dy, ws, dx));
   check(ws.bytes.size() == static_cast<std::size_t>(dy.numel()) * sizeof(std::int32_t),
         "maxpool2x2_backward: workspace is from another shape");
   ref::maxpool2x2_backward(d, dy.data(), reinterpret_cast<const std::int32_t*>(ws.bytes.data()), dx.data());

@@ -247,7 +247,7 @@ struct PoolBwd {
   dnnl::pooling_backward::primitive_desc pd;
   dnnl::pooling_backward prim;
 };
-// Max 2x2/2 or, for global average, one window covering the whole plane.
+// Global average: one window covering the whole plane.
 dnnl::pooling_forward::primitive_desc pool_fwd_pd(algorithm alg, const memory::dims& x, const memory::dims& y,
                                                   const memory::dims& kernel, const memory::dims& stride) {
   return {dnnl::pooling_forward::desc(prop_kind::forward_training, alg, plain(x), plain(y), stride, kernel, {0, 0},
@@ -263,29 +263,7 @@ PoolBwd& pool_bwd(const char* name, algorithm alg, const memory::dims& x, const 
     return PoolBwd{pd, dnnl::pooling_backward(pd)};
   });
 }
-const memory::dims kTwo{2, 2};
 }  // namespace
-
-void maxpool2x2_forward(const Tensor& x, Tensor& y, ops::PoolWorkspace& ws) {
-  const auto xd = dims_of(x), yd = dims_of(y);
-  auto& e = cached<PoolFwd>(key_of("maxpool_fwd", {xd}), [&] {
-    auto pd = pool_fwd_pd(algorithm::pooling_max, xd, yd, kTwo, kTwo);
-    return PoolFwd{pd, dnnl::pooling_forward(pd)};
-  });
-  ws.backend = Backend::onednn;
-  ws.bytes.resize(e.pd.workspace_desc().get_size());
-  const memory wsm(e.pd.workspace_desc(), ctx().eng, ws.bytes.data());
-  e.prim.execute(ctx().strm, {{DNNL_ARG_SRC, wrap(x)}, {DNNL_ARG_DST, wrap(y)}, {DNNL_ARG_WORKSPACE, wsm}});
-  ctx().strm.wait();
-}
-
-void maxpool2x2_backward(const Tensor& dy, const ops::PoolWorkspace& ws, Tensor& dx) {
-  auto& e = pool_bwd("maxpool_bwd", algorithm::pooling_max, dims_of(dx), dims_of(dy), kTwo, kTwo);
-  check(ws.bytes.size() == e.pd.workspace_desc().get_size(), "maxpool2x2_backward: workspace is from another shape");
-  const memory wsm(e.pd.workspace_desc(), ctx().eng, const_cast<std::byte*>(ws.bytes.data()));
-  e.prim.execute(ctx().strm, {{DNNL_ARG_DIFF_DST, wrap(dy)}, {DNNL_ARG_WORKSPACE, wsm}, {DNNL_ARG_DIFF_SRC, wrap(dx)}});
-  ctx().strm.wait();
-}
 
 void global_avg_pool_forward(const Tensor& x, Tensor& y) {
   const auto xd = dims_of(x);

@@ -16,8 +16,6 @@ void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx);
 void conv2d_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* db);
 void relu_forward(const Tensor& x, Tensor& y);
 void relu_backward(const Tensor& x, const Tensor& dy, Tensor& dx);
-void maxpool2x2_forward(const Tensor& x, Tensor& y, ops::PoolWorkspace& ws);
-void maxpool2x2_backward(const Tensor& dy, const ops::PoolWorkspace& ws, Tensor& dx);
 void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps, Tensor& y,
                              Tensor& save_mean, Tensor& save_var);
 void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& mean,
