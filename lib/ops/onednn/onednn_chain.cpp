@@ -59,7 +59,7 @@ ChainPlan::ChainPlan(const std::vector<ops::ChainStage>& stages, const Shape& in
           dnnl::convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, any(d), any(wd),
                                           bd, any(yd), {1, 1}, {1, 1}, {1, 1}),
           attr, ctx().eng);
-      if (pd.src_desc() != cur) {  // rare between stages; always plain -> blocked at the input
+      if (pd.src_desc() != cur) {  // at the input when the conv wants a blocked source; rare between stages
         const dnnl::reorder::primitive_desc rpd(ctx().eng, cur, ctx().eng, pd.src_desc());
         log("chain_reorder", d, rpd.impl_info_str());
         add(dnnl::reorder(rpd), pd.src_desc(), -1, d, {});
