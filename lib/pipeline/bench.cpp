@@ -16,7 +16,6 @@
 #include "morphokd/models/students.hpp"
 #include "morphokd/models/vgg16.hpp"
 #include "morphokd/nn/layers.hpp"
-#include "morphokd/nn/optim.hpp"
 #include "morphokd/random.hpp"
 #include "morphokd/runtime.hpp"
 #include "morphokd/pipeline/train.hpp"
@@ -113,9 +112,7 @@ BenchWorkload::BenchWorkload(const BenchConfig& c) : s_(std::make_unique<State>(
     };
     st.gflop_per_image = 2 * t + 2 * s;  // forward and data backward through both networks
   } else if (c.what == "train_step") {
-    std::vector<nn::Parameter*> params;
-    for (auto& [name, p] : d.student().named_parameters()) params.push_back(p);
-    st.adam = std::make_unique<nn::Adam>(params, nn::AdamOptions{static_cast<float>(defaults.lr), 0.9f, 0.999f, 1e-8f, 0.0f});
+    st.adam = make_student_adam(d.student(), defaults.lr);
     d.student().train();
     st.step = [&d, &st, layers] {
       d.distill_backward(st.gray, d.teacher_maps(st.gray, layers));

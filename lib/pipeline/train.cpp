@@ -128,6 +128,12 @@ bool both_classes(const std::vector<std::uint8_t>& labels) {
 
 }  // namespace
 
+std::unique_ptr<nn::Adam> make_student_adam(nn::Sequential& student, double lr) {
+  std::vector<nn::Parameter*> params;
+  for (auto& [name, p] : student.named_parameters()) params.push_back(p);
+  return std::make_unique<nn::Adam>(params, nn::AdamOptions{static_cast<float>(lr), 0.9f, 0.999f, 1e-8f, 0.0f});
+}
+
 void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
   check_config(c);
   const Paths paths(run_dir);
@@ -150,9 +156,8 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
   nn::Sequential& student = det.student();
   fs::create_directories(run_dir);  // only once every input has been checked
 
-  std::vector<nn::Parameter*> params;
-  for (auto& [name, p] : student.named_parameters()) params.push_back(p);
-  nn::Adam adam(params, {static_cast<float>(c.lr), 0.9f, 0.999f, 1e-8f, 0.0f});
+  const std::unique_ptr<nn::Adam> optimiser = make_student_adam(student, c.lr);
+  nn::Adam& adam = *optimiser;
 
   json run = {{"format", "morphokd-run"},
               {"format_version", kRunFormatVersion},
