@@ -5,6 +5,7 @@
 # Usage: perf/compare.sh MORPHOKD [THREADS] [ROUNDS] [WORKLOADS...]
 #   MORPHOKD   the morphokd binary (build/apps/morphokd)
 #   WORKLOADS  teacher_fwd train_step score fgsm epoch (default: all; epoch needs data/mhsma)
+# MORPHOKD_DETERMINISTIC=off measures our fast mode (default on, as users train).
 set -eu
 HERE=$(dirname "$0")
 [ $# -ge 1 ] || { echo "usage: $0 MORPHOKD [THREADS] [ROUNDS] [WORKLOADS...]" >&2; exit 2; }
@@ -13,12 +14,13 @@ shift $(( $# < 3 ? $# : 3 ))
 WHAT=${*:-teacher_fwd train_step score fgsm epoch}
 [ -x "$BIN" ] || { echo "$BIN not found (build it first)" >&2; exit 1; }
 DATA=${MORPHOKD_DATA:-data/mhsma}
+DET=${MORPHOKD_DETERMINISTIC:-on}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 for w in $WHAT; do
   iters=10; [ "$w" = epoch ] && iters=2
   for r in $(seq "$ROUNDS"); do
-    o=$("$BIN" --threads "$THREADS" bench --what "$w" --iters "$iters" --data "$DATA" --json)
+    o=$("$BIN" --threads "$THREADS" --deterministic "$DET" bench --what "$w" --iters "$iters" --data "$DATA" --json)
     t=$(/usr/bin/python3 "$HERE/compare_torch.py" --what "$w" --threads "$THREADS" --iters "$iters" --data "$DATA")
     echo "$w round $r: morphokd $o" >&2
     echo "$w round $r: pytorch  $t" >&2
@@ -40,5 +42,5 @@ for w, runs in rows.items():
     gf, peak = med("gflops", 0), med("peak_gflops", 0)
     print(f"| {w} | {o:.1f} | {t:.1f} | **{o / t:.2f}x** | {gf:.0f} ({gf / peak:.0%} of {peak:.0f}) | "
           f"{med('peak_rss_mb', 0):.0f} / {med('peak_rss_mb', 1):.0f} MB |")
-print(f"\nisa {ours['isa']}, backend {ours['backend']}, {len(next(iter(rows.values())))} alternating rounds, medians")
+print(f"\nisa {ours['isa']}, backend {ours['backend']}, deterministic {ours['deterministic']}, {len(next(iter(rows.values())))} alternating rounds, medians")
 PY

@@ -28,16 +28,16 @@ Action add_bench_command(CLI::App& app) {
     if (*as_json) {
       const nlohmann::json j = {{"what", r.what},         {"img_per_s", r.img_per_s},     {"gflops", r.gflops},
                                 {"peak_fraction", r.peak_fraction}, {"peak_gflops", r.peak_gflops},
-                                {"gflop_per_image", r.gflop_per_image}, {"threads", r.threads}, {"isa", r.isa},
+                                {"gflop_per_image", r.gflop_per_image}, {"threads", r.threads}, {"isa", r.isa}, {"deterministic", r.deterministic},
                                 {"backend", r.backend},   {"precision", r.precision},     {"batch", r.batch},
                                 {"iters", r.iters},       {"peak_rss_mb", r.peak_rss_mb}, {"cache_seconds", r.cache_seconds}};
       std::cout << j.dump() << std::endl;
       return;
     }
-    std::printf("%s: %.1f img/s, %.1f GFLOP/s (%.0f %% of the %.0f GFLOP/s FMA peak), %d threads, %s, %s, batch %lld, "
+    std::printf("%s: %.1f img/s, %.1f GFLOP/s (%.0f %% of the %.0f GFLOP/s FMA peak), %d threads, %s, %s%s, batch %lld, "
                 "peak RSS %.0f MB\n",
                 r.what.c_str(), r.img_per_s, r.gflops, 100 * r.peak_fraction, r.peak_gflops, r.threads, r.isa.c_str(),
-                r.backend.c_str(), static_cast<long long>(r.batch), r.peak_rss_mb);
+                r.backend.c_str(), r.deterministic ? " (deterministic)" : "", static_cast<long long>(r.batch), r.peak_rss_mb);
     if (r.what == "epoch") std::printf("teacher-target cache built in %.1f s (once per run)\n", r.cache_seconds);
   };
 }

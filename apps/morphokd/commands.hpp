@@ -16,5 +16,6 @@ Action add_pretrain_command(CLI::App& app);
 Action add_attack_command(CLI::App& app);
 Action add_localize_command(CLI::App& app);
 Action add_bench_command(CLI::App& app);
+Action add_verify_command(CLI::App& app);
 
 }  // namespace morphokd::cli

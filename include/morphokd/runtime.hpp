@@ -18,6 +18,14 @@ void set_backend(Backend b);
 void set_num_threads(int n);
 int num_threads();
 
+// Deterministic mode (default on): results do not depend on the thread count. oneDNN's
+// convolution weight gradients, batch norm statistics and parameter gradients, and inner
+// products reduce in an order that follows the thread count (tests/unit/thread_probe.cpp);
+// in this mode those ops run the reference kernels, whose reductions have a fixed order. Off: oneDNN throughout,
+// faster, reproducible only at the same thread count.
+void set_deterministic(bool on);
+bool deterministic();
+
 // Restores the previous backend when it goes out of scope (tests, audits).
 class BackendScope {
  public:
@@ -28,6 +36,18 @@ class BackendScope {
 
  private:
   Backend saved_;
+};
+
+// Sets deterministic mode until it goes out of scope (tests, benchmarks).
+class DeterministicScope {
+ public:
+  explicit DeterministicScope(bool on) : saved_(deterministic()) { set_deterministic(on); }
+  ~DeterministicScope() { set_deterministic(saved_); }
+  DeterministicScope(const DeterministicScope&) = delete;
+  DeterministicScope& operator=(const DeterministicScope&) = delete;
+
+ private:
+  bool saved_;
 };
 
 // Version, build configuration and, for oneDNN, the library version: for --version and audits.

@@ -30,6 +30,11 @@ Backend& backend_slot() {
   static Backend b = initial_backend();
   return b;
 }
+
+bool& deterministic_slot() {
+  static bool on = true;
+  return on;
+}
 }  // namespace
 
 std::string_view backend_name(Backend b) { return b == Backend::onednn ? "onednn" : "reference"; }
@@ -62,6 +67,9 @@ void set_num_threads(int n) {
 }
 
 int num_threads() { return omp_get_max_threads(); }
+
+void set_deterministic(bool on) { deterministic_slot() = on; }
+bool deterministic() { return deterministic_slot(); }
 
 std::string version_string() { return MORPHOKD_VERSION; }
 

@@ -8,6 +8,7 @@
 
 #include "morphokd/error.hpp"
 #include "morphokd/io/file.hpp"
+#include "morphokd/io/sha256.hpp"
 
 namespace morphokd {
 
@@ -202,6 +203,21 @@ std::vector<std::byte> encode_safetensors(const SafetensorsFile& file) {
 
 void write_safetensors(const std::string& path, const SafetensorsFile& file) {
   write_file_atomic(path, encode_safetensors(file));
+}
+
+namespace {
+std::string content_sha256(SafetensorsFile file) {
+  file.metadata.erase(kSealKey);
+  return sha256_hex(encode_safetensors(file));
+}
+}  // namespace
+
+void seal(SafetensorsFile& file) { file.metadata[kSealKey] = content_sha256(file); }
+
+void check_seal(const SafetensorsFile& file, const std::string& name) {
+  const auto it = file.metadata.find(kSealKey);
+  if (it == file.metadata.end()) fail(name + ": no " + kSealKey + " in its metadata (not a sealed file)");
+  if (content_sha256(file) != it->second) fail(name + ": content does not match its " + kSealKey + " (file corrupt)");
 }
 
 }  // namespace morphokd

@@ -14,8 +14,14 @@
     call;                                          \
     return;                                        \
   }
+// Ops whose oneDNN reductions follow the thread count: reference kernels in deterministic mode.
+#define MORPHOKD_ON_ONEDNN_UNLESS_DETERMINISTIC(call) \
+  if (!deterministic()) {                             \
+    MORPHOKD_ON_ONEDNN(call)                          \
+  }
 #else
 #define MORPHOKD_ON_ONEDNN(call)
+#define MORPHOKD_ON_ONEDNN_UNLESS_DETERMINISTIC(call)
 #endif
 
 namespace morphokd::ops {
@@ -112,7 +118,7 @@ void conv2d_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tens
   check_shape(dy, conv_out(d), "conv2d_backward_weights output gradient");
   if (db) check_shape(*db, {d.co}, "conv2d_backward_weights bias gradient");
   need_contiguous({&x, &dy, &dw, db}, "conv2d_backward_weights");
-  MORPHOKD_ON_ONEDNN(onednn::conv2d_backward_weights(x, dy, dw, db));
+  MORPHOKD_ON_ONEDNN_UNLESS_DETERMINISTIC(onednn::conv2d_backward_weights(x, dy, dw, db));
   ref::conv2d_backward_weights(d, x.data(), dy.data(), dw.data(), ptr(db));
 }
 
@@ -153,7 +159,7 @@ void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor&
   const auto d = bn_dims(x, {&gamma, &beta, &save_mean, &save_var}, "batchnorm_forward_train");
   check_shape(y, x.shape(), "batchnorm_forward_train output");
   need_contiguous({&x, &gamma, &beta, &y, &save_mean, &save_var}, "batchnorm_forward_train");
-  MORPHOKD_ON_ONEDNN(onednn::batchnorm_forward_train(x, gamma, beta, eps, y, save_mean, save_var));
+  MORPHOKD_ON_ONEDNN_UNLESS_DETERMINISTIC(onednn::batchnorm_forward_train(x, gamma, beta, eps, y, save_mean, save_var));
   ref::batchnorm_stats(d, x.data(), save_mean.data(), save_var.data());
   ref::batchnorm_apply(d, x.data(), gamma.data(), beta.data(), save_mean.data(), save_var.data(), eps, y.data());
 }
@@ -164,7 +170,7 @@ void batchnorm_backward_train(const Tensor& x, const Tensor& dy, const Tensor& g
   check_shape(dy, x.shape(), "batchnorm_backward_train output gradient");
   check_shape(dx, x.shape(), "batchnorm_backward_train input gradient");
   need_contiguous({&x, &dy, &gamma, &save_mean, &save_var, &dx, dgamma, dbeta}, "batchnorm_backward_train");
-  MORPHOKD_ON_ONEDNN(onednn::batchnorm_backward(x, dy, gamma, save_mean, save_var, eps, false, dx, dgamma, dbeta));
+  MORPHOKD_ON_ONEDNN_UNLESS_DETERMINISTIC(onednn::batchnorm_backward(x, dy, gamma, save_mean, save_var, eps, false, dx, dgamma, dbeta));
   ref::batchnorm_backward(d, x.data(), dy.data(), gamma.data(), save_mean.data(), save_var.data(), eps, true,
                           dx.data(), ptr(dgamma), ptr(dbeta));
 }
@@ -184,7 +190,7 @@ void batchnorm_backward_eval(const Tensor& x, const Tensor& dy, const Tensor& ga
   check_shape(dy, x.shape(), "batchnorm_backward_eval output gradient");
   check_shape(dx, x.shape(), "batchnorm_backward_eval input gradient");
   need_contiguous({&x, &dy, &gamma, &mean, &var, &dx, dgamma, dbeta}, "batchnorm_backward_eval");
-  MORPHOKD_ON_ONEDNN(onednn::batchnorm_backward(x, dy, gamma, mean, var, eps, true, dx, dgamma, dbeta));
+  MORPHOKD_ON_ONEDNN_UNLESS_DETERMINISTIC(onednn::batchnorm_backward(x, dy, gamma, mean, var, eps, true, dx, dgamma, dbeta));
   ref::batchnorm_backward(d, x.data(), dy.data(), gamma.data(), mean.data(), var.data(), eps, false, dx.data(),
                           ptr(dgamma), ptr(dbeta));
 }
@@ -194,7 +200,7 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y
   if (b) check_shape(*b, {d.out}, "linear_forward bias");
   check_shape(y, {d.n, d.out}, "linear_forward output");
   need_contiguous({&x, &w, b, &y}, "linear_forward");
-  MORPHOKD_ON_ONEDNN(onednn::linear_forward(x, w, b, y));
+  MORPHOKD_ON_ONEDNN_UNLESS_DETERMINISTIC(onednn::linear_forward(x, w, b, y));
   ref::linear_forward(d, x.data(), w.data(), ptr(b), y.data());
 }
 
@@ -202,7 +208,7 @@ void linear_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
   const auto d = linear_dims(dx, w, "linear_backward_data");
   check_shape(dy, {d.n, d.out}, "linear_backward_data output gradient");
   need_contiguous({&dy, &w, &dx}, "linear_backward_data");
-  MORPHOKD_ON_ONEDNN(onednn::linear_backward_data(dy, w, dx));
+  MORPHOKD_ON_ONEDNN_UNLESS_DETERMINISTIC(onednn::linear_backward_data(dy, w, dx));
   ref::linear_backward_data(d, dy.data(), w.data(), dx.data());
 }
 
@@ -211,7 +217,7 @@ void linear_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tens
   check_shape(dy, {d.n, d.out}, "linear_backward_weights output gradient");
   if (db) check_shape(*db, {d.out}, "linear_backward_weights bias gradient");
   need_contiguous({&x, &dy, &dw, db}, "linear_backward_weights");
-  MORPHOKD_ON_ONEDNN(onednn::linear_backward_weights(x, dy, dw, db));
+  MORPHOKD_ON_ONEDNN_UNLESS_DETERMINISTIC(onednn::linear_backward_weights(x, dy, dw, db));
   ref::linear_backward_weights(d, x.data(), dy.data(), dw.data(), ptr(db));
 }
 
@@ -288,6 +294,14 @@ std::vector<std::string> onednn_kernels_used() {
   return onednn::kernels_used();
 #else
   return {};
+#endif
+}
+
+std::string onednn_fpmath_mode() {
+#if MORPHOKD_HAS_ONEDNN
+  return onednn::fpmath_mode();
+#else
+  return "none";
 #endif
 }
 

@@ -211,6 +211,7 @@ BenchResult run_bench(const BenchConfig& c) {
   ::getrusage(RUSAGE_SELF, &usage);
   r.peak_rss_mb = static_cast<double>(usage.ru_maxrss) / 1024.0;  // KiB on Linux
   r.threads = num_threads();
+  r.deterministic = deterministic();
   r.isa = cpu_isa();
   r.backend = std::string(backend_name(current_backend()));
   r.precision = c.precision;

@@ -162,6 +162,7 @@ std::string evaluate(const EvalOptions& o) {
                     {"normal_positive", classification_json(np)},
                     {"data", {{fs::path(split.x_path).filename().string(), sha256_file(split.x_path)},
                               {fs::path(split.y_path).filename().string(), sha256_file(split.y_path)}}},
+                    {"scores_csv", {{"file", "scores_" + o.split + ".csv"}, {"sha256", sha256_hex(std::as_bytes(std::span(csv.data(), csv.size())))}}},
                     {"student_sha256", run.student_sha256},
                     {"teacher_sha256", run.teacher_sha256}};
   const fs::path dir = o.out.empty() ? fs::path(o.run_dirs[0]) : fs::path(o.out);

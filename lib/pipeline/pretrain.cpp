@@ -127,6 +127,7 @@ SafetensorsFile checkpoint(Net& net, nn::Sgd& sgd, const PretrainConfig& c, int 
   for (std::size_t k = 0; k < m.size(); ++k)
     f.tensors["sgd.momentum." + std::to_string(k)] = {StDType::f32, m[k].clone(), {}, std::vector<Index>(m[k].shape().dims().begin(), m[k].shape().dims().end())};
   f.metadata = {{"epochs_done", std::to_string(epochs_done)}, {"steps_done", std::to_string(steps)}, {"config", json(c).dump()}};
+  seal(f);
   return f;
 }
 
@@ -139,6 +140,7 @@ std::string pretrain_teacher(const PretrainConfig& config, const std::string& ou
   if (resume) {
     if (!fs::exists(ckpt_path)) fail(ckpt_path + ": no checkpoint to resume from");
     ckpt = read_safetensors(ckpt_path);
+    check_seal(ckpt, ckpt_path);
     const auto it = ckpt.metadata.find("config");
     if (it == ckpt.metadata.end()) fail(ckpt_path + ": checkpoint has no configuration");
     const json j = json::parse(it->second, nullptr, false);

@@ -18,6 +18,7 @@
 #include "morphokd/models/students.hpp"
 #include "morphokd/models/vgg16.hpp"
 #include "morphokd/nn/optim.hpp"
+#include "morphokd/ops/ops.hpp"
 #include "morphokd/pipeline/progress.hpp"
 #include "morphokd/random.hpp"
 #include "morphokd/runtime.hpp"
@@ -70,12 +71,13 @@ void write_checkpoint(const std::string& path, nn::Sequential& student, nn::Adam
   f.metadata = {{"epochs_done", std::to_string(epochs_done)},
                 {"steps_done", std::to_string(steps_done)},
                 {"adam_step", std::to_string(st.step)}};
+  seal(f);
   write_safetensors(path, f);
 }
 
 std::pair<int, std::int64_t> read_checkpoint(const std::string& path, nn::Sequential& student, nn::Adam& adam) {
-  if (!fs::exists(path)) fail(path + ": no checkpoint to resume from");
   const SafetensorsFile f = read_safetensors(path);
+  check_seal(f, path);
   student.load_state_dict(f, path);
   auto& st = adam.state();
   for (std::size_t k = 0; k < st.m.size(); ++k) {
@@ -166,6 +168,9 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
               {"build", build_info()},
               {"backend", backend_name(current_backend())},
               {"threads", num_threads()},
+              {"deterministic", deterministic()},
+              {"isa", cpu_isa()},
+              {"onednn_fpmath", ops::onednn_fpmath_mode()},
               {"config", config_to_json(c)},
               {"input_norm", {{"kind", input.spec()}, {"mean", input.mean}, {"std", input.std}}},
               {"teacher", {{"spec", c.teacher}, {"sha256", det.teacher().sha256}}},
@@ -177,10 +182,12 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
   int first_epoch = 0;
   std::int64_t steps_done = 0;
   std::vector<json> log;
-  if (resume) {
+  if (resume && fs::exists(paths.checkpoint)) {
     std::tie(first_epoch, steps_done) = read_checkpoint(paths.checkpoint, student, adam);
     log = read_log(paths.log, first_epoch);
     std::cout << "resuming after epoch " << first_epoch << " (" << steps_done << " steps)\n";
+  } else if (resume) {  // stopped before its first checkpoint: the same start again
+    std::cout << "no checkpoint yet: training from the start\n";
   }
   write_json_atomic(paths.run, run);
 
@@ -347,6 +354,8 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
                        {"layer_mean", det.rule().layer_mean},
                        {"layer_std", det.rule().layer_std}};
   run["student"] = {{"file", "student.safetensors"}, {"sha256", sha256_file(paths.student)}, {"parameters", student.num_parameters()}};
+  run["checkpoint"] = {{"file", "checkpoint.safetensors"}, {"sha256", sha256_file(paths.checkpoint)}};
+  run["train_log"] = {{"file", "train_log.jsonl"}, {"sha256", sha256_file(paths.log)}};
   run["steps_done"] = steps_done;
   run["status"] = "done";
   write_json_atomic(paths.run, run);

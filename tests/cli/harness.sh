@@ -2,6 +2,7 @@
 #   check WHAT CMD...               CMD exits 0
 #   expect_error NAME WORDS CMD...  exit != 0 and exactly one stderr line containing WORDS
 #   finish NAME                     prints the counts; the status is 0 when nothing failed
+#   slice_npy SRC DST N ROW SHAPE   the first N rows (ROW bytes each) of a uint8 .npy as DST
 passed=0 failed=0
 ok() { passed=$((passed + 1)); echo "ok: $*"; }
 bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
@@ -14,3 +15,8 @@ expect_error() {
   elif ! grep -qF -- "$words" "$WORK/err"; then bad "$name: '$(cat "$WORK/err")' lacks '$words'"; else ok "$name"; fi
 }
 finish() { echo "$1: $passed passed, $failed failed"; [ "$failed" -eq 0 ]; }
+slice_npy() {  # header padded to 128 bytes, as numpy writes it
+  local hdr=$((10 + $(od -An -tu2 -j8 -N2 "$1")))
+  { printf '\x93NUMPY\x01\x00\x76\x00'; printf '%-117s\n' "{'descr': '|u1', 'fortran_order': False, 'shape': $5, }"
+    tail -c +$((hdr + 1)) "$1" | head -c $(($3 * $4)); } >"$2"
+}

@@ -80,4 +80,27 @@ cp -r "$RUN" "$WORK/tampered" && printf '\x01' | dd of="$WORK/tampered/student.s
 expect_error tampered "student.safetensors: SHA-256 differs from run.json" "$MORPHOKD" eval --run "$WORK/tampered"
 expect_error nan_cells "non-finite pixel" "$MORPHOKD" score --run "$RUN" --input "$WORK/fixtures/nan_cells.npy" --out "$WORK/x.csv"
 
+# 6. verify: a finished run verifies; one flipped byte in any file it references is reported.
+#    The run is copied with its data files, and run.json pointed at the copies.
+V="$WORK/verify" VD="$WORK/verify_data"
+mkdir -p "$VD" && cp "$DATA"/x_64_train.npy "$DATA"/x_64_valid.npy "$DATA"/y_head_train.npy "$DATA"/y_head_valid.npy "$VD/"
+cp -r "$RUN" "$V" && sed -i "s|\"path\": \"$DATA/|\"path\": \"$VD/|" "$V/run.json"
+check "verify a finished run" "$MORPHOKD" verify "$V"
+check "verify covers data, teacher, student, checkpoint, log, scores" \
+  sh -c "'$MORPHOKD' verify '$V' | grep -c '^ok' | grep -qx 11"
+flip() {  # flip FILE OFFSET: complement one byte in place
+  local b; b=$(od -An -tu1 -j"$2" -N1 "$1" | tr -d ' ')
+  printf "$(printf '\\%03o' $((255 - b)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+for f in "$VD"/x_64_train.npy "$VD"/y_head_valid.npy "$V"/student.safetensors "$V"/checkpoint.safetensors \
+         "$V"/train_log.jsonl "$V"/scores_test.csv; do
+  off=$(($(stat -c %s "$f") / 2))
+  flip "$f" "$off"
+  expect_error "verify: flipped byte in $(basename "$f")" "fail verification" "$MORPHOKD" verify "$V"
+  grep -q "^MISMATCH.*$(basename "$f")" "$WORK/out" && ok "verify names $(basename "$f")" || bad "verify did not name $(basename "$f")"
+  flip "$f" "$off"
+done
+check "verify passes again once restored" "$MORPHOKD" verify "$V"
+expect_error "verify: not a run" "not a run directory" "$MORPHOKD" verify "$WORK"
+
 finish train_cli

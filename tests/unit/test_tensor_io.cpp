@@ -224,6 +224,24 @@ BOOST_AUTO_TEST_CASE(st_rejects_gap) { st_rejects(st(R"({"t": {"dtype": "F32", "
 BOOST_AUTO_TEST_CASE(st_rejects_trailing_data) { st_rejects(st(kOne, 12), "4 bytes of trailing data"); }
 BOOST_AUTO_TEST_CASE(st_rejects_bad_metadata) { st_rejects(st(R"({"__metadata__": {"k": 1}})", 0), "is not a string"); }
 
+// A sealed file checks; any change to a value or to the metadata, or no seal, is named.
+BOOST_AUTO_TEST_CASE(safetensors_seal) {
+  SafetensorsFile f;
+  f.tensors["w"] = {StDType::f32, Tensor::full({2, 3}, 0.25f), {}, {2, 3}};
+  f.metadata["epochs_done"] = "3";
+  test::expect_error([&] { check_seal(f, "ckpt.safetensors"); }, {"ckpt.safetensors", "no content_sha256"});
+  seal(f);
+  const SafetensorsFile read = parse_safetensors(encode_safetensors(f), "ckpt.safetensors");
+  check_seal(read, "ckpt.safetensors");
+  SafetensorsFile value = read;
+  value.tensors["w"].values = read.tensor("w", "x").clone();
+  value.tensors["w"].values.data()[4] = std::nextafter(0.25f, 1.0f);
+  test::expect_error([&] { check_seal(value, "ckpt.safetensors"); }, {"ckpt.safetensors", "does not match"});
+  SafetensorsFile meta = read;
+  meta.metadata["epochs_done"] = "4";
+  test::expect_error([&] { check_seal(meta, "ckpt.safetensors"); }, {"ckpt.safetensors", "does not match"});
+}
+
 BOOST_AUTO_TEST_CASE(atomic_write_leaves_no_temporaries) {
   const fs::path dir = temp_dir();
   const std::string p = (dir / "out.bin").string();

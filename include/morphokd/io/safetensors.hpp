@@ -42,4 +42,10 @@ SafetensorsFile read_safetensors(const std::string& path);
 std::vector<std::byte> encode_safetensors(const SafetensorsFile& file);
 void write_safetensors(const std::string& path, const SafetensorsFile& file);
 
+// A file's own checksum (checkpoints): metadata "content_sha256" is the SHA-256 of the file
+// encoded without that entry. check_seal fails naming `name` when it is missing or differs.
+constexpr const char* kSealKey = "content_sha256";
+void seal(SafetensorsFile& file);
+void check_seal(const SafetensorsFile& file, const std::string& name);
+
 }  // namespace morphokd

@@ -7,6 +7,9 @@
 //
 // Each function runs on current_backend(): `onednn` (oneDNN primitives, built once per
 // shape and reused) or `reference` (plain loops and Eigen GEMM, readable, deterministic).
+// In deterministic mode (runtime.hpp, the default) the onednn backend hands the ops whose
+// oneDNN reductions follow the thread count to the reference kernels: conv2d's weight
+// gradient, both batch-norm backwards, batch-norm training forward, and linear.
 // Ops that oneDNN has no primitive for (cosine, MSE, softmax cross-entropy's loss) run the
 // same loop on both backends, and so does max-pool on our NCHW buffers: oneDNN's
 // plain-layout pooling (simple_nchw) measured 10x slower than our OpenMP loop (its blocked
@@ -108,5 +111,8 @@ void mse_backward(const Tensor& a, const Tensor& b, const Tensor& dy, Tensor* da
 
 // "op [shapes] -> implementation" for every oneDNN primitive created so far (audit logs).
 std::vector<std::string> onednn_kernels_used();
+// oneDNN's default fp32 math mode as the ops run it: "strict" (set over any
+// ONEDNN_DEFAULT_FPMATH_MODE in the environment), or "none" without oneDNN.
+std::string onednn_fpmath_mode();
 
 }  // namespace morphokd::ops

@@ -32,6 +32,7 @@ struct BenchResult {
   double cache_seconds = 0;   // epoch: building the teacher-target cache (once per run)
   double peak_rss_mb = 0;     // of this process
   int threads = 0;
+  bool deterministic = true;  // the mode it ran in (runtime.hpp)
   std::string isa, backend, precision;
   Index batch = 0;
   int iters = 0;

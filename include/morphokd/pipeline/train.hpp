@@ -10,7 +10,8 @@
 namespace morphokd::pipeline {
 
 // Trains and writes RUN (see run.hpp). With `resume`, continues from
-// RUN/checkpoint.safetensors; `config` is then RUN/run.json's, with epochs possibly raised.
+// RUN/checkpoint.safetensors (its seal checked), or starts over when a run was stopped
+// before its first checkpoint; `config` is then RUN/run.json's, with epochs possibly raised.
 void train(const TrainConfig& config, const std::string& run_dir, bool resume);
 
 // The student's optimiser as train() builds it: Adam over every parameter, no weight decay.

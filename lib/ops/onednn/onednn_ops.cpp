@@ -140,6 +140,17 @@ std::vector<std::string> kernels_used() {
   return out;
 }
 
+std::string fpmath_mode() {
+  ctx();  // the context sets the mode
+  switch (dnnl::get_default_fpmath_mode()) {
+    case dnnl::fpmath_mode::strict: return "strict";
+    case dnnl::fpmath_mode::bf16: return "bf16";
+    case dnnl::fpmath_mode::f16: return "f16";
+    case dnnl::fpmath_mode::any: return "any";
+  }
+  return "unknown";
+}
+
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y) {
   const auto xd = dims_of(x), wd = dims_of(w), yd = dims_of(y);
   auto& e = cached<ConvFwd>(key_of("conv_fwd", {xd, wd}, b != nullptr), [&] {

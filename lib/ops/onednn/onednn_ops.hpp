@@ -32,6 +32,7 @@ void global_avg_pool_backward(const Tensor& dy, Tensor& dx);
 double softmax_cross_entropy_forward(const Tensor& logits, std::span<const std::int64_t> labels, Tensor& probs);
 
 std::vector<std::string> kernels_used();
+std::string fpmath_mode();
 
 // ops::InferenceChain on oneDNN, for one input shape (onednn_chain.cpp).
 class ChainPlan {

@@ -91,23 +91,33 @@ void conv2d_backward_data(const ConvDims& d, const T* dy, const T* w, T* dx) {
   }
 }
 
-// dw = sum_n dy_n col_n^T, db = sum of dy over n, y, x. Images are summed in order n = 0..N-1;
-// threads split the output rows in fixed blocks, so the sum order never depends on them.
+// dw = sum_n dy_n col_n^T, db = sum of dy over n, y, x. The batch is cut into fixed groups
+// of kGroup images, each summed in image order into its own partial (in parallel), and the
+// partials are added in group order: the sum order depends on the batch size only, never
+// on the thread count.
 template <class T>
 void conv2d_backward_weights(const ConvDims& d, const T* x, const T* dy, T* dw, T* db) {
   const Index k = d.ci * 9, hw = d.h * d.w;
-  constexpr Index kRowBlock = 16;
-  MapM<T> DW(dw, d.co, k);
-  DW.setZero();
-  std::vector<T> col(static_cast<std::size_t>(k * hw));
-  for (Index n = 0; n < d.n; ++n) {
-    im2col(d, x + n * d.ci * hw, col.data());
-    const CMapM<T> C(col.data(), k, hw);
-    const CMapM<T> DY(dy + n * d.co * hw, d.co, hw);
-#pragma omp parallel for schedule(static)
-    for (Index r0 = 0; r0 < d.co; r0 += kRowBlock) {
-      const Index rows = std::min(kRowBlock, d.co - r0);
-      DW.middleRows(r0, rows).noalias() += DY.middleRows(r0, rows) * C.transpose();
+  constexpr Index kGroup = 4;
+  const Index groups = (d.n + kGroup - 1) / kGroup, size = d.co * k;
+  std::vector<T> partial(static_cast<std::size_t>(groups * size));
+#pragma omp parallel
+  {
+    std::vector<T> col(static_cast<std::size_t>(k * hw));
+#pragma omp for schedule(static)
+    for (Index g = 0; g < groups; ++g) {
+      MapM<T> P(partial.data() + g * size, d.co, k);
+      P.setZero();
+      for (Index n = g * kGroup; n < std::min(d.n, (g + 1) * kGroup); ++n) {
+        im2col(d, x + n * d.ci * hw, col.data());
+        P.noalias() += CMapM<T>(dy + n * d.co * hw, d.co, hw) * CMapM<T>(col.data(), k, hw).transpose();
+      }
+    }
+#pragma omp for schedule(static)
+    for (Index i = 0; i < size; ++i) {
+      T s = partial[static_cast<std::size_t>(i)];
+      for (Index g = 1; g < groups; ++g) s += partial[static_cast<std::size_t>(g * size + i)];
+      dw[i] = s;
     }
   }
   if (db) {
