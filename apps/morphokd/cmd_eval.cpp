@@ -20,7 +20,11 @@ Action add_eval_command(CLI::App& app) {
   cmd->add_option("--bootstrap", o->bootstrap, "Bootstrap resamples for the AUC CI")->capture_default_str();
   cmd->add_option("--robustness", o->robustness,
                   "FGSM epsilons, e.g. 0,0.002,0.005,0.01,0.02: AUC with every cell attacked against its label");
-  return [o] { std::cout << pipeline::evaluate(*o); };
+  cmd->add_option("--audit", o->audit, "Write one JSON line per cell: hashes, terms, score, threshold, call");
+  return [o] {
+    o->command = command_line();
+    std::cout << pipeline::evaluate(*o);
+  };
 }
 
 Action add_score_command(CLI::App& app) {
@@ -30,7 +34,9 @@ Action add_score_command(CLI::App& app) {
   cmd->add_option("--input", o->input, "Cells .npy (N x 64 x 64, uint8 or float 0-1) or a folder of images")->required();
   cmd->add_option("--out", o->out, "CSV to write: index,name,score,call")->required();
   cmd->add_option("--threshold-rule", o->rule, "f1, youden or normal-pXX")->capture_default_str();
+  cmd->add_option("--audit", o->audit, "Write one JSON line per cell: hashes, terms, score, threshold, call");
   return [o] {
+    o->command = command_line();
     const long abnormal = pipeline::score_cells(*o);
     std::cout << "wrote " << o->out << ": " << abnormal << " cells called abnormal\n";
   };

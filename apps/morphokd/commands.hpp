@@ -2,10 +2,14 @@
 #pragma once
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <string>
 
 namespace morphokd::cli {
 
 using Action = std::function<void()>;
+
+// The command line as typed (main sets it), for audit records.
+const std::string& command_line();
 
 Action add_forward_command(CLI::App& app);
 Action add_train_command(CLI::App& app);

@@ -10,7 +10,14 @@
 #include "morphokd/error.hpp"
 #include "morphokd/runtime.hpp"
 
+namespace {
+std::string g_command_line;
+}  // namespace
+
+const std::string& morphokd::cli::command_line() { return g_command_line; }
+
 int main(int argc, char** argv) {
+  for (int i = 0; i < argc; ++i) g_command_line += (i ? " " : "") + std::string(argv[i]);
   CLI::App app{"morphokd: abnormal sperm-cell detection by knowledge distillation (CPU)"};
   app.set_version_flag("--version", morphokd::build_info());
   app.require_subcommand(1);

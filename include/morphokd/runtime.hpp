@@ -21,8 +21,8 @@ int num_threads();
 // Deterministic mode (default on): results do not depend on the thread count. oneDNN's
 // convolution weight gradients, batch norm statistics and parameter gradients, and inner
 // products reduce in an order that follows the thread count (tests/unit/thread_probe.cpp);
-// in this mode those ops run the reference kernels, whose reductions have a fixed order. Off: oneDNN throughout,
-// faster, reproducible only at the same thread count.
+// in this mode those ops run the reference kernels, whose reductions have a fixed order.
+// Off: oneDNN throughout, faster, reproducible only at the same thread count.
 void set_deterministic(bool on);
 bool deterministic();
 
@@ -38,7 +38,7 @@ class BackendScope {
   Backend saved_;
 };
 
-// Sets deterministic mode until it goes out of scope (tests, benchmarks).
+// Sets deterministic mode until it goes out of scope (tests).
 class DeterministicScope {
  public:
   explicit DeterministicScope(bool on) : saved_(deterministic()) { set_deterministic(on); }

@@ -10,6 +10,7 @@
 #include "morphokd/io/sha256.hpp"
 #include "morphokd/method/metrics.hpp"
 #include "morphokd/pipeline/adversarial.hpp"
+#include "morphokd/pipeline/audit.hpp"
 #include "morphokd/pipeline/figures.hpp"
 #include "morphokd/pipeline/run.hpp"
 #include "run_json.hpp"
@@ -65,6 +66,7 @@ RunInfo with_overrides(RunInfo run, const EvalOptions& o) {
 struct MemberScores {
   std::vector<double> valid, cells, terms;
   std::vector<std::pair<double, double>> robustness;  // {eps, auc}
+  method::ScoreRule rule;  // calibrated on valid
 };
 
 MemberScores member_scores(const std::string& run_dir, const RunInfo& run, const EvalOptions& o,
@@ -76,8 +78,9 @@ MemberScores member_scores(const std::string& run_dir, const RunInfo& run, const
   det->rule().calibrate(valid_terms, layers, valid.labels);
   // Evaluating the validation split itself: its terms are already at hand.
   MemberScores m{det->rule().combine_terms(valid_terms, layers), {},
-                 o.split == "valid" ? valid_terms : det->layer_terms(cells, det->rule().tta_flip), {}};
+                 o.split == "valid" ? valid_terms : det->layer_terms(cells, det->rule().tta_flip), {}, {}};
   m.cells = det->rule().combine_terms(m.terms, layers);
+  m.rule = det->rule();
   if (!o.robustness.empty()) m.robustness = robustness_curve(*det, cells, split.labels, parse_eps_list(o.robustness));
   return m;
 }
@@ -96,6 +99,7 @@ std::string evaluate(const EvalOptions& o) {
   if (o.bootstrap < 100) fail("--bootstrap must be at least 100");
   if (o.run_dirs.empty()) fail("eval: no run given");
   if (o.run_dirs.size() > 1 && o.out.empty()) fail("eval: an ensemble of runs needs --out");
+  if (!o.audit.empty() && o.run_dirs.size() > 1) fail("--audit: records one run's decisions, not an ensemble's");
   if (!o.robustness.empty()) {
     if (o.run_dirs.size() > 1) fail("--robustness: attacks one run at a time, not an ensemble");
     parse_eps_list(o.robustness);  // bad values fail before any work
@@ -182,6 +186,9 @@ std::string evaluate(const EvalOptions& o) {
                       o.split + " AUC", run.config.part + ": every cell attacked against its label");
   }
   write_text((dir / ("scores_" + o.split + ".csv")).string(), csv);
+  if (!o.audit.empty())  // one run: its score rule as calibrated on valid above
+    write_audit(o.audit, {o.command, split.x_path, o.rule, threshold}, run, total.rule, split.cells, {}, labels,
+                total.terms, scores);
   write_json_atomic((dir / ("eval_" + o.split + ".json")).string(), out);
 
   std::string t = run.config.part + ", " + o.split + " split, " + std::to_string(scores.size()) + " cells: AUC " +
@@ -214,7 +221,9 @@ long score_cells(const ScoreOptions& o) {
     const data::LabelledCells valid = validation_split(run, run.config.data_dir);
     threshold = metrics::fit_threshold(o.rule, det->score(valid.cells), valid.labels);
   }
-  const std::vector<double> scores = det->score(cells);
+  const std::size_t layers = run.config.score_layers.size();
+  const std::vector<double> terms = det->layer_terms(cells, det->rule().tta_flip);
+  const std::vector<double> scores = det->rule().combine_terms(terms, layers);  // = det->score(cells)
   std::string csv = "index,name,score,call\n";
   long abnormal = 0;
   for (std::size_t i = 0; i < scores.size(); ++i) {
@@ -224,6 +233,7 @@ long score_cells(const ScoreOptions& o) {
            (call ? "abnormal" : "normal") + "\n";
   }
   write_text(o.out, csv);
+  if (!o.audit.empty()) write_audit(o.audit, {o.command, o.input, o.rule, threshold}, run, det->rule(), cells, names, {}, terms, scores);
   return abnormal;
 }
 

@@ -6,6 +6,8 @@
 //   cli_fixtures check-teacher FILE   a pretrained teacher is plain VGG16: torchvision names and shapes, finite
 //   cli_fixtures check-fgsm X XADV EPS  attacked cells: float32 N x H x W in [0, 1], |xadv - x| <= eps, some moved
 //   cli_fixtures check-maps DIR N     N raw maps DIR/*.npy: float32 64 x 64, finite, >= 0, not all zero
+//   cli_fixtures check-audit AUDIT CSV  one complete audit line per CSV row: same score (and terms,
+//                                     call), terms summing to the score under `sum`, distinct cell hashes
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -13,6 +15,8 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <map>
+#include <set>
 
 #include "morphokd/data/mhsma.hpp"
 #include "morphokd/io/file.hpp"
@@ -93,6 +97,52 @@ int compare(const fs::path& a, const fs::path& b, double tol) {
 }
 // An independent recomputation: O(n^2) pair counting for the AUC, direct counting for the
 // confusion matrices, textbook formulas for the rest.
+int check_audit(const std::string& audit, const std::string& csv_path) {
+  std::ifstream csv(csv_path), lines(audit);
+  std::string header, row, text;
+  std::getline(csv, header);
+  std::vector<std::string> columns;
+  for (std::stringstream hs(header); std::getline(hs, text, ',');) columns.push_back(text);
+  std::set<std::string> cell_hashes;
+  std::size_t i = 0;
+  int bad = 0;
+  auto expect = [&](bool ok, const std::string& what) {
+    if (!ok) std::cerr << "line " << i << ": " << what << "\n", ++bad;
+  };
+  for (; std::getline(csv, row); ++i) {
+    if (!std::getline(lines, text)) return std::cerr << audit << ": fewer lines than " << csv_path << " rows\n", 1;
+    std::map<std::string, std::string> cell;
+    std::stringstream rs(row);
+    for (const std::string& c : columns) std::getline(rs, cell[c], ',');
+    const nlohmann::json j = nlohmann::json::parse(text);
+    for (const char* k : {"morphokd", "build", "command", "teacher", "student_sha256", "score_rule", "threshold",
+                          "threshold_rule", "terms", "score", "call", "deterministic", "onednn_fpmath"})
+      expect(j.contains(k), std::string("no ") + k);
+    if (bad) return 1;
+    const nlohmann::json& in = j.at("input");
+    expect(in.at("index").get<std::size_t>() == i, "index");
+    expect(in.at("cell_sha256").get<std::string>().size() == 64, "cell_sha256");
+    expect(in.at("sha256").get<std::string>().size() == 64, "input sha256");
+    cell_hashes.insert(in.at("cell_sha256").get<std::string>());
+    const double score = j.at("score").get<double>();
+    expect(score == std::stod(cell.at("score")), "score differs from the CSV's");
+    double sum = 0;
+    for (const auto& [pool, v] : j.at("terms").items()) {
+      sum += v.get<double>();
+      if (cell.count("term_" + pool)) expect(v.get<double>() == std::stod(cell.at("term_" + pool)), pool + " differs from the CSV's");
+    }
+    if (j.at("score_rule").at("combine") == "sum") expect(std::fabs(sum - score) <= 1e-12 * std::fabs(score), "terms do not sum to the score");
+    const nlohmann::json& t = j.at("threshold");
+    const double threshold = t.is_string() ? (t == "-inf" ? -HUGE_VAL : HUGE_VAL) : t.get<double>();
+    expect(j.at("call") == (score > threshold ? "abnormal" : "normal"), "call");
+    if (cell.count("call")) expect(j.at("call") == cell.at("call"), "call differs from the CSV's");
+  }
+  if (std::getline(lines, text)) return std::cerr << audit << ": more lines than " << csv_path << " rows\n", 1;
+  if (cell_hashes.size() != i) std::cerr << "cell hashes not distinct\n", ++bad;
+  if (bad == 0) std::cout << i << " audit lines check\n";
+  return bad ? 1 : 0;
+}
+
 int check_eval(const std::string& run, const std::string& split) {
   std::ifstream csv(run + "/scores_" + split + ".csv");
   std::string line;
@@ -325,6 +375,7 @@ int main(int argc, char** argv) {
     if (argc == 5 && std::strcmp(argv[1], "check-replay") == 0) return check_replay(argv[2], argv[3], argv[4]);
     if (argc == 3 && std::strcmp(argv[1], "check-teacher") == 0) return check_teacher(argv[2]);
     if (argc == 5 && std::strcmp(argv[1], "check-fgsm") == 0) return check_fgsm(argv[2], argv[3], std::stod(argv[4]));
+    if (argc == 4 && std::strcmp(argv[1], "check-audit") == 0) return check_audit(argv[2], argv[3]);
     if (argc == 4 && std::strcmp(argv[1], "check-maps") == 0) return check_maps(argv[2], std::stol(argv[3]));
   } catch (const std::exception& e) {
     std::cerr << "cli_fixtures: " << e.what() << '\n';

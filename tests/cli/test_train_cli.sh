@@ -29,6 +29,13 @@ if "$EMBED" "$RUN" "$WORK/cells16.u8" >"$WORK/embed.txt" 2>"$WORK/err"; then
      awk '{d=$1-$2; if (d<0) d=-d; if (d > 1e-7*($2<0?-$2:$2)+1e-12) bad=1} END {exit bad}'; then ok "embedding API = eval scores"
   else bad "embedding API scores differ"; fi
 else bad "embed_example: $(cat "$WORK/err")"; fi
+# Audit records: one line per cell, agreeing with the CSVs (tests/cli/cli_fixtures.cpp check-audit).
+check "score --audit" "$MORPHOKD" score --run "$RUN" --input "$DATA/x_64_test.npy" --out "$WORK/scores_a.csv" --audit "$WORK/score_audit.jsonl"
+check "score audit = score CSV" "$FIXTURES" check-audit "$WORK/score_audit.jsonl" "$WORK/scores_a.csv"
+check "eval --audit" "$MORPHOKD" eval --run "$RUN" --split test --out "$WORK/eval_a" --audit "$WORK/eval_audit.jsonl"
+check "eval audit = eval CSV" "$FIXTURES" check-audit "$WORK/eval_audit.jsonl" "$WORK/eval_a/scores_test.csv"
+check "score and eval audit the same cell hashes" \
+  cmp <(grep -o '"cell_sha256":"[0-9a-f]*"' "$WORK/score_audit.jsonl") <(grep -o '"cell_sha256":"[0-9a-f]*"' "$WORK/eval_audit.jsonl")
 check "info student B" sh -c "'$MORPHOKD' info --student B | grep -q 'conv weights 343728'"
 
 # 3. Audit replay: 2 Adam steps from given weights against PyTorch in float64 (the rule and its
@@ -78,6 +85,7 @@ expect_error one_class "AUC needs both normal and abnormal cells" "$MORPHOKD" ev
 # A student file changed after training is caught by its SHA-256.
 cp -r "$RUN" "$WORK/tampered" && printf '\x01' | dd of="$WORK/tampered/student.safetensors" bs=1 seek=5000 conv=notrunc 2>/dev/null
 expect_error tampered "student.safetensors: SHA-256 differs from run.json" "$MORPHOKD" eval --run "$WORK/tampered"
+expect_error audit_ensemble "--audit: records one run's decisions" "$MORPHOKD" eval --run "$RUN" --run "$RUN" --out "$WORK/ens" --audit "$WORK/a.jsonl"
 expect_error nan_cells "non-finite pixel" "$MORPHOKD" score --run "$RUN" --input "$WORK/fixtures/nan_cells.npy" --out "$WORK/x.csv"
 
 # 6. verify: a finished run verifies; one flipped byte in any file it references is reported.

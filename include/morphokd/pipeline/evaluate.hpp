@@ -16,6 +16,8 @@ struct EvalOptions {
   std::string out;         // output folder; empty: the run's own (one run only)
   int bootstrap = 1000;
   std::string robustness;  // "0,0.002,0.01": AUC with every cell attacked against its label (one run)
+  std::string audit;       // JSON lines, one per cell (pipeline/audit.hpp; one run)
+  std::string command;     // the call, for the audit record
 };
 
 // Writes OUT/eval_{split}.json and OUT/scores_{split}.csv (index,label,score; index = row
@@ -29,6 +31,8 @@ std::string evaluate(const EvalOptions& o);
 struct ScoreOptions {
   std::string run_dir, input, out;  // input: cells .npy or a folder of images
   std::string rule = "f1";
+  std::string audit;    // JSON lines, one per cell (pipeline/audit.hpp)
+  std::string command;  // the call, for the audit record
 };
 
 // Writes `out` as CSV: index,name,score,call (call: abnormal when score > threshold).
