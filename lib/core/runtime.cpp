@@ -8,8 +8,15 @@
 #include "morphokd/error.hpp"
 #include "morphokd_build_config.hpp"
 
+#include <zlib.h>
+
+#include <Eigen/Core>
+
 #if MORPHOKD_HAS_ONEDNN
 #include <oneapi/dnnl/dnnl.hpp>
+#endif
+#if MORPHOKD_HAS_OPENCV
+#include <opencv2/core/version.hpp>
 #endif
 
 namespace morphokd {
@@ -82,7 +89,13 @@ std::string build_info() {
 #else
   s << "; backends: reference (oneDNN compiled out)";
 #endif
-  s << "; opencv: " << (MORPHOKD_HAS_OPENCV ? "on" : "compiled out");
+#if MORPHOKD_HAS_OPENCV
+  s << "; opencv " << CV_VERSION;
+#else
+  s << "; opencv: compiled out";
+#endif
+  s << "; eigen " << EIGEN_WORLD_VERSION << '.' << EIGEN_MAJOR_VERSION << '.' << EIGEN_MINOR_VERSION;
+  s << "; zlib " << ZLIB_VERSION << "; openmp " << _OPENMP;
   s << "; compiler: " << MORPHOKD_COMPILER;
   return s.str();
 }

@@ -85,6 +85,12 @@ expect_error one_class "AUC needs both normal and abnormal cells" "$MORPHOKD" ev
 # A student file changed after training is caught by its SHA-256.
 cp -r "$RUN" "$WORK/tampered" && printf '\x01' | dd of="$WORK/tampered/student.safetensors" bs=1 seek=5000 conv=notrunc 2>/dev/null
 expect_error tampered "student.safetensors: SHA-256 differs from run.json" "$MORPHOKD" eval --run "$WORK/tampered"
+# A full disk, simulated by a file-size limit (SIGXFSZ ignored, so write() fails with EFBIG):
+# one line naming the file, and no temporary file left behind.
+mkdir -p "$WORK/fsz"
+expect_error file_too_large "scores.csv: write error: File too large" \
+  bash -c "trap '' XFSZ; ulimit -f 4; exec '$MORPHOKD' score --run '$RUN' --input '$DATA/x_64_test.npy' --out '$WORK/fsz/scores.csv'"
+check "nothing left after the failed write" test -z "$(ls -A "$WORK/fsz")"
 expect_error audit_ensemble "--audit: records one run's decisions" "$MORPHOKD" eval --run "$RUN" --run "$RUN" --out "$WORK/ens" --audit "$WORK/a.jsonl"
 expect_error nan_cells "non-finite pixel" "$MORPHOKD" score --run "$RUN" --input "$WORK/fixtures/nan_cells.npy" --out "$WORK/x.csv"
 
