@@ -22,6 +22,11 @@ SafetensorsFile teacher_state_dict(const std::string& spec) {
   fail("--teacher: '" + spec + "' is not random:SEED, a .safetensors or an .onnx file");
 }
 
+std::string teacher_sha256(const std::string& spec, const SafetensorsFile* state_dict) {
+  if (spec.rfind("random:", 0) != 0) return sha256_file(spec);
+  return sha256_hex(encode_safetensors(state_dict ? *state_dict : teacher_state_dict(spec)));
+}
+
 Teacher open_teacher(const std::string& spec, int channels) {
   check(channels == 1 || channels == 3, "open_teacher: channels must be 1 or 3");
   const SafetensorsFile rgb = teacher_state_dict(spec);
@@ -31,7 +36,7 @@ Teacher open_teacher(const std::string& spec, int channels) {
   Teacher t;
   t.channels = channels;
   t.spec = spec;
-  t.sha256 = spec.rfind("random:", 0) == 0 ? sha256_hex(encode_safetensors(rgb)) : sha256_file(spec);
+  t.sha256 = teacher_sha256(spec, &rgb);
   t.net = vgg16_features(channels);
   if (channels == 3) {
     t.net->load_state_dict(rgb, spec);

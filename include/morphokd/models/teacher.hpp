@@ -26,5 +26,8 @@ struct Teacher {
 Teacher open_teacher(const std::string& spec, int channels = 1);
 // The 3-channel VGG16 state dict a spec names (for export and the fold test).
 SafetensorsFile teacher_state_dict(const std::string& spec);
+// The SHA-256 a run records for its teacher: of the file, or for random:SEED of the generated
+// weights' safetensors encoding (`state_dict`: the spec's, when at hand; else regenerated).
+std::string teacher_sha256(const std::string& spec, const SafetensorsFile* state_dict = nullptr);
 
 }  // namespace morphokd::models
