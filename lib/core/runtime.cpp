@@ -55,7 +55,7 @@ Backend parse_backend(std::string_view name) {
   } else if (name == "onednn") {
     b = Backend::onednn;
   } else {
-    fail("unknown backend '" + std::string(name) + "' (expected onednn or reference)");
+    fail("unknown backend " + quote(std::string(name)) + " (expected onednn or reference)");
   }
   if (!backend_available(b)) fail("backend onednn is not compiled into this build (MORPHOKD_WITH_ONEDNN=OFF)");
   return b;

@@ -29,8 +29,8 @@ AugmentOptions parse_augment(const std::string& text) {
     } else if (word == "rotate") {
       o.rotate = true;
     } else if (word != "none") {
-      fail("--augment: unknown augmentation '" + word +
-           "' (expected none or a comma list of flip, hflip, vflip, rotate)");
+      fail("--augment: unknown augmentation " + quote(word) +
+           " (expected none or a comma list of flip, hflip, vflip, rotate)");
     }
     if (end == std::string::npos) break;
     begin = end + 1;

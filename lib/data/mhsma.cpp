@@ -12,17 +12,15 @@ namespace morphokd::data {
 
 std::string check_part(const std::string& part) {
   if (part == "head" || part == "vacuole" || part == "acrosome" || part == "tail") return part;
-  fail("--part: unknown part '" + part + "' (expected head, vacuole, acrosome or tail)");
+  fail("--part: unknown part " + quote(part) + " (expected head, vacuole, acrosome or tail)");
 }
 
 std::string check_split(const std::string& split) {
   if (split == "train" || split == "valid" || split == "test") return split;
-  fail("--split: unknown split '" + split + "' (expected train, valid or test)");
+  fail("--split: unknown split " + quote(split) + " (expected train, valid or test)");
 }
 
-namespace {
-// uint8 N x H x W (or N x 1 x H x W) -> float [N, 1, H, W] / 255.
-Tensor cells_from(const NpyArray& a, const std::string& path) {
+Tensor cells_from_npy(const NpyArray& a, const std::string& path) {
   const std::size_t r = a.shape.size();
   if (!(r == 3 || (r == 4 && a.shape[1] == 1)))
     fail(path + ": expected N x 64 x 64 cells, got rank " + std::to_string(r));
@@ -53,9 +51,8 @@ Tensor cells_from(const NpyArray& a, const std::string& path) {
   }
   return t;
 }
-}  // namespace
 
-Tensor load_cells_npy(const std::string& path) { return cells_from(read_npy_array(path), path); }
+Tensor load_cells_npy(const std::string& path) { return cells_from_npy(read_npy_array(path), path); }
 
 LabelledCells load_mhsma(const std::string& dir, const std::string& split, const std::string& part) {
   check_split(split);
@@ -66,7 +63,7 @@ LabelledCells load_mhsma(const std::string& dir, const std::string& split, const
   out.y_path = (std::filesystem::path(dir) / ("y_" + part + "_" + split + ".npy")).string();
   const NpyArray x = read_npy_array(out.x_path);
   if (x.dtype != NpyDType::u8) fail(out.x_path + ": MHSMA images must be uint8, got " + npy_dtype_name(x.dtype));
-  out.cells = cells_from(x, out.x_path);
+  out.cells = cells_from_npy(x, out.x_path);
   const NpyArray y = read_npy_array(out.y_path);
   if (y.dtype != NpyDType::u8 || y.shape.size() != 1) fail(out.y_path + ": labels must be a uint8 vector");
   if (y.shape[0] != out.cells.dim(0))

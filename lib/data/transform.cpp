@@ -58,7 +58,7 @@ InputTransform InputTransform::parse(const std::string& spec) {
     kind = kind == "clahe" ? "none" : kind.rfind("clahe+", 0) == 0 ? kind.substr(6) : kind;
   }
   if (kind != "none" && kind != "dataset" && kind != "image" && kind != "imagenet")
-    fail("--input-norm: unknown '" + spec + "' (expected [clahe+]none, dataset, image or imagenet)");
+    fail("--input-norm: unknown " + quote(spec) + " (expected [clahe+]none, dataset, image or imagenet)");
   t.kind = kind;
 #if !MORPHOKD_HAS_OPENCV
   if (t.clahe) fail("--input-norm " + spec + ": CLAHE needs a build with MORPHOKD_WITH_OPENCV=ON");

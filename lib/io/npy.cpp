@@ -47,7 +47,7 @@ class HeaderParser {
         out.shape = shape_tuple();
         have_shape = true;
       } else {
-        bad("unexpected or repeated header key '" + key + "'");
+        bad("unexpected or repeated header key " + quote(key) + "");
       }
       if (!peek('}')) expect(',');
     }
@@ -111,12 +111,12 @@ class HeaderParser {
     return dims;
   }
   NpyDType dtype(const std::string& d) {
-    if (d.size() == 3 && d[0] == '>' && d.substr(1) != "u1") bad("big-endian dtype '" + d + "' is not supported");
+    if (d.size() == 3 && d[0] == '>' && d.substr(1) != "u1") bad("big-endian dtype " + quote(d) + " is not supported");
     if (d == "<f4") return NpyDType::f32;
     if (d == "<f8") return NpyDType::f64;
     if (d == "|u1" || d == "<u1") return NpyDType::u8;
     if (d == "<i8") return NpyDType::i64;
-    bad("unsupported dtype '" + d + "' (supported: <f4, <f8, |u1, <i8)");
+    bad("unsupported dtype " + quote(d) + " (supported: <f4, <f8, |u1, <i8)");
   }
 };
 
@@ -182,7 +182,7 @@ Tensor read_npy(const std::string& path, NpyDType* converted_from) {
   const std::size_t n = static_cast<std::size_t>(t.numel());
   switch (a.dtype) {
     case NpyDType::f32:
-      std::memcpy(out, a.data.data(), n * 4);
+      if (n) std::memcpy(out, a.data.data(), n * 4);  // empty array: no valid pointers
       break;
     case NpyDType::f64:
       for (std::size_t i = 0; i < n; ++i) {
@@ -218,7 +218,7 @@ std::vector<std::byte> encode_npy(const Tensor& t) {
   out[9] = static_cast<std::byte>(header.size() >> 8);
   std::memcpy(out.data() + 10, header.data(), header.size());
   const Tensor c = t.is_contiguous() ? t : t.clone();
-  std::memcpy(out.data() + 10 + header.size(), c.data(), static_cast<std::size_t>(t.numel()) * 4);
+  if (t.numel() > 0) std::memcpy(out.data() + 10 + header.size(), c.data(), static_cast<std::size_t>(t.numel()) * 4);
   return out;
 }
 

@@ -63,7 +63,7 @@ struct Span {
 
 StEntry decode_entry(const std::string& file, const std::string& key, const json& spec,
                      std::span<const std::byte> data, std::vector<Span>& spans) {
-  auto bad = [&](const std::string& what) { fail(file + ": tensor '" + key + "': " + what); };
+  auto bad = [&](const std::string& what) { fail(file + ": tensor " + quote(key) + ": " + what); };
   if (!spec.is_object() || spec.size() != 3 || !spec.contains("dtype") || !spec.contains("shape") ||
       !spec.contains("data_offsets"))
     bad("entry must have exactly dtype, shape and data_offsets");
@@ -75,7 +75,7 @@ StEntry decode_entry(const std::string& file, const std::string& key, const json
   else if (tag == "F16") e.stored = StDType::f16;
   else if (tag == "BF16") e.stored = StDType::bf16;
   else if (tag == "I64") e.stored = StDType::i64;
-  else bad("unsupported dtype " + tag + " (supported: F32, F16, BF16, I64)");
+  else bad("unsupported dtype " + quote(tag) + " (supported: F32, F16, BF16, I64)");
 
   const json& shape = spec["shape"];
   if (!shape.is_array() || shape.size() > static_cast<std::size_t>(Shape::kMaxRank)) bad("shape must be an array of rank <= 6");
@@ -101,7 +101,7 @@ StEntry decode_entry(const std::string& file, const std::string& key, const json
   const std::byte* p = data.data() + begin;
   if (e.stored == StDType::i64) {
     e.ints.resize(count);
-    std::memcpy(e.ints.data(), p, count * 8);
+    if (count) std::memcpy(e.ints.data(), p, count * 8);  // an empty vector has no valid pointer
     return e;
   }
   e.values = Tensor::empty(Shape(std::span<const Index>(e.shape)));
@@ -122,8 +122,8 @@ StEntry decode_entry(const std::string& file, const std::string& key, const json
 
 const Tensor& SafetensorsFile::tensor(const std::string& name, const std::string& source) const {
   const auto it = tensors.find(name);
-  if (it == tensors.end()) fail(source + ": missing tensor '" + name + "'");
-  if (it->second.stored == StDType::i64) fail(source + ": tensor '" + name + "' is I64, expected a float dtype");
+  if (it == tensors.end()) fail(source + ": missing tensor " + quote(name) + "");
+  if (it->second.stored == StDType::i64) fail(source + ": tensor " + quote(name) + " is I64, expected a float dtype");
   return it->second.values;
 }
 
@@ -145,7 +145,7 @@ SafetensorsFile parse_safetensors(std::span<const std::byte> bytes, const std::s
     if (it.key() == "__metadata__") {
       if (!it.value().is_object()) fail(name + ": __metadata__ is not an object");
       for (auto m = it.value().begin(); m != it.value().end(); ++m) {
-        if (!m.value().is_string()) fail(name + ": __metadata__ value of '" + m.key() + "' is not a string");
+        if (!m.value().is_string()) fail(name + ": __metadata__ value of " + quote(m.key()) + " is not a string");
         out.metadata[m.key()] = m.value().get<std::string>();
       }
       continue;
@@ -156,8 +156,8 @@ SafetensorsFile parse_safetensors(std::span<const std::byte> bytes, const std::s
   std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin || (a.begin == b.begin && a.end < b.end); });
   std::uint64_t at = 0;
   for (const Span& s : spans) {
-    if (s.begin < at) fail(name + ": tensor '" + s.name + "' overlaps another tensor's data");
-    if (s.begin > at) fail(name + ": gap in the data section before tensor '" + s.name + "'");
+    if (s.begin < at) fail(name + ": tensor " + quote(s.name) + " overlaps another tensor's data");
+    if (s.begin > at) fail(name + ": gap in the data section before tensor " + quote(s.name) + "");
     at = s.end;
   }
   if (at != data.size()) fail(name + ": " + std::to_string(data.size() - at) + " bytes of trailing data not owned by any tensor");
@@ -171,12 +171,12 @@ std::vector<std::byte> encode_safetensors(const SafetensorsFile& file) {
   if (!file.metadata.empty()) header["__metadata__"] = file.metadata;
   std::uint64_t at = 0;
   for (const auto& [name, e] : file.tensors) {
-    check(e.stored == StDType::f32 || e.stored == StDType::i64, "safetensors writer: tensor '" + name + "' must be F32 or I64");
+    check(e.stored == StDType::f32 || e.stored == StDType::i64, "safetensors writer: tensor " + quote(name) + " must be F32 or I64");
     std::uint64_t count = 1;
     for (Index d : e.shape) count *= static_cast<std::uint64_t>(d);
     const bool ints = e.stored == StDType::i64;
     check(ints ? e.ints.size() == count : e.values.numel() == static_cast<Index>(count),
-          "safetensors writer: tensor '" + name + "' has data that does not match its shape");
+          "safetensors writer: tensor " + quote(name) + " has data that does not match its shape");
     const std::uint64_t len = count * itemsize(e.stored);
     header[name] = {{"dtype", dtype_tag(e.stored)}, {"shape", e.shape}, {"data_offsets", {at, at + len}}};
     at += len;
@@ -189,12 +189,13 @@ std::vector<std::byte> encode_safetensors(const SafetensorsFile& file) {
   std::memcpy(out.data() + 8, text.data(), text.size());
   std::byte* p = out.data() + 8 + text.size();
   for (const auto& [name, e] : file.tensors) {
+    // memcpy needs valid pointers even for 0 bytes, and an empty vector or tensor has none.
     if (e.stored == StDType::i64) {
-      std::memcpy(p, e.ints.data(), e.ints.size() * 8);
+      if (!e.ints.empty()) std::memcpy(p, e.ints.data(), e.ints.size() * 8);
       p += e.ints.size() * 8;
     } else {
       const Tensor c = e.values.is_contiguous() ? e.values : e.values.clone();
-      std::memcpy(p, c.data(), static_cast<std::size_t>(c.numel()) * 4);
+      if (c.numel() > 0) std::memcpy(p, c.data(), static_cast<std::size_t>(c.numel()) * 4);
       p += c.numel() * 4;
     }
   }

@@ -55,7 +55,7 @@ std::string sha256_hex(std::span<const std::byte> data) {
   // Padding: 0x80, zeros, then the message length in bits, big-endian, to a 64-byte boundary.
   std::uint8_t tail[128] = {};
   const std::size_t rest = n - done;
-  std::memcpy(tail, p + done, rest);
+  if (rest) std::memcpy(tail, p + done, rest);  // empty input: no valid pointer
   tail[rest] = 0x80;
   const std::size_t tail_len = rest + 1 + 8 <= 64 ? 64 : 128;
   const std::uint64_t bits = static_cast<std::uint64_t>(n) * 8;

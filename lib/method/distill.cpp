@@ -12,7 +12,7 @@ std::vector<int> parse_layers(const std::string& text, const std::string& option
   std::stringstream in(text);
   std::string item;
   while (std::getline(in, item, ',')) {
-    if (item.size() != 1 || item[0] < '1' || item[0] > '5') fail(option + ": '" + item + "' is not a pool number 1..5");
+    if (item.size() != 1 || item[0] < '1' || item[0] > '5') fail(option + ": " + quote(item) + " is not a pool number 1..5");
     const int k = item[0] - '0';
     if (!layers.empty() && k <= layers.back()) fail(option + ": pools must be distinct and ascending, got " + text);
     layers.push_back(k);

@@ -10,7 +10,7 @@ namespace morphokd::method {
 FgsmDirection parse_direction(const std::string& text) {
   if (text == "raise") return FgsmDirection::raise;
   if (text == "lower") return FgsmDirection::lower;
-  fail("--direction: unknown '" + text + "' (expected raise or lower)");
+  fail("--direction: unknown " + quote(text) + " (expected raise or lower)");
 }
 
 void check_eps(double eps, const std::string& option) {

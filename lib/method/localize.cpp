@@ -14,7 +14,7 @@ MapMethod parse_map_method(const std::string& text) {
   if (text == "grad") return MapMethod::grad;
   if (text == "smoothgrad") return MapMethod::smoothgrad;
   if (text == "gbp") return MapMethod::gbp;
-  fail("--method: unknown '" + text + "' (expected grad, smoothgrad or gbp)");
+  fail("--method: unknown " + quote(text) + " (expected grad, smoothgrad or gbp)");
 }
 
 void check_map_options(int n, double sigma_noise, double blur_sigma) {

@@ -154,7 +154,7 @@ double fit_threshold(const std::string& rule, std::span<const double> scores, st
     double xx = 0;
     const auto [end, ec] = std::from_chars(first, last, xx);
     check(first != last && ec == std::errc{} && end == last && xx > 0 && xx < 100,
-          "--threshold-rule: '" + rule + "' needs a percentile 0 < XX < 100, e.g. normal-p95");
+          "--threshold-rule: " + quote(rule) + " needs a percentile 0 < XX < 100, e.g. normal-p95");
     check(counts.normal > 0, "--threshold-rule " + rule + " needs at least one normal cell; got 0");
     std::vector<double> normal;
     for (std::size_t i = 0; i < scores.size(); ++i)
@@ -162,7 +162,7 @@ double fit_threshold(const std::string& rule, std::span<const double> scores, st
     return percentile(std::move(normal), xx / 100);
   }
   const bool f1 = rule == "f1";
-  check(f1 || rule == "youden", "--threshold-rule: unknown rule '" + rule + "' (expected f1, youden or normal-pXX)");
+  check(f1 || rule == "youden", "--threshold-rule: unknown rule " + quote(rule) + " (expected f1, youden or normal-pXX)");
   require_both_classes(counts, "--threshold-rule " + rule);
 
   // Sweep thresholds upwards from -inf (all abnormal); passing a group of tied scores

@@ -20,8 +20,8 @@ std::pair<double, double> mean_std(const std::vector<double>& v, const char* wha
 }  // namespace
 
 ScoreRule ScoreRule::parse(const std::string& combine, const std::string& tta) {
-  if (combine != "sum" && combine != "layer-z") fail("--score: unknown '" + combine + "' (expected sum or layer-z)");
-  if (tta != "none" && tta != "flip") fail("--tta: unknown '" + tta + "' (expected none or flip)");
+  if (combine != "sum" && combine != "layer-z") fail("--score: unknown " + quote(combine) + " (expected sum or layer-z)");
+  if (tta != "none" && tta != "flip") fail("--tta: unknown " + quote(tta) + " (expected none or flip)");
   ScoreRule r;
   r.combine = combine;
   r.tta_flip = tta == "flip";

@@ -71,9 +71,9 @@ SafetensorsFile import_vgg_onnx(const std::string& path) {
   std::string open_conv;   // name of the last layer if it was a conv: a ReLU must follow
   for (const std::string& name : net.getLayerNames()) {
     const cv::Ptr<cv::dnn::Layer> layer = net.getLayer(name);
-    const std::string where = path + ": layer '" + name + "' (" + layer->type + ")";
+    const std::string where = path + ": layer " + quote(name) + " (" + layer->type + ")";
     if (!open_conv.empty() && layer->type != "ReLU")
-      fail(path + ": layer '" + open_conv + "' (Convolution) is followed by '" + name + "' (" + layer->type +
+      fail(path + ": layer " + quote(open_conv) + " (Convolution) is followed by " + quote(name) + " (" + layer->type +
            "), not a ReLU");
     if (layer->type == "Convolution") {
       const auto* conv = dynamic_cast<const cv::dnn::ConvolutionLayer*>(layer.get());
@@ -108,7 +108,7 @@ SafetensorsFile import_vgg_onnx(const std::string& path) {
     }
     ++index;
   }
-  check(open_conv.empty(), path + ": layer '" + open_conv + "' (Convolution) ends the network, without a ReLU");
+  check(open_conv.empty(), path + ": layer " + quote(open_conv) + " (Convolution) ends the network, without a ReLU");
   check(!out.tensors.empty(), path + ": no Conv layers at the start of the network");
   return out;
 #else

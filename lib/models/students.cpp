@@ -12,7 +12,7 @@ const VggSpec& student_spec(const std::string& name) {
   if (name == "A") return a;
   if (name == "B") return b;
   if (name == "C") return c;
-  fail("--student: unknown student '" + name + "' (expected A, B or C)");
+  fail("--student: unknown student " + quote(name) + " (expected A, B or C)");
 }
 
 }  // namespace morphokd::models

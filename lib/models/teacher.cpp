@@ -19,7 +19,7 @@ SafetensorsFile teacher_state_dict(const std::string& spec) {
   if (spec.rfind("random:", 0) == 0) return open_vgg16_teacher(spec)->state_dict();
   if (ends_with(spec, ".onnx")) return import_vgg_onnx(spec);
   if (ends_with(spec, ".safetensors")) return read_safetensors(spec);
-  fail("--teacher: '" + spec + "' is not random:SEED, a .safetensors or an .onnx file");
+  fail("--teacher: " + quote(spec) + " is not random:SEED, a .safetensors or an .onnx file");
 }
 
 std::string teacher_sha256(const std::string& spec, const SafetensorsFile* state_dict) {

@@ -41,6 +41,15 @@ std::size_t pool_index(const VggSpec& spec, int k) {
   fail("network has no pool " + std::to_string(k));
 }
 
+int pool_channels(const VggSpec& spec, int k) {
+  int pools = 0, width = 0;
+  for (int c : spec.cfg) {
+    if (c != kPool) width = c;
+    else if (++pools == k) return width;
+  }
+  fail("network has no pool " + std::to_string(k));
+}
+
 void init_weights(nn::Sequential& net, std::uint64_t seed, WeightInit init) {
   for (std::size_t k = 0; k < net.size(); ++k) {
     auto* conv = dynamic_cast<nn::Conv2d*>(&net.at(k));
@@ -66,7 +75,7 @@ WeightInit parse_weight_init(const std::string& name) {
   if (name == "xavier") return WeightInit::xavier;
   if (name == "kaiming") return WeightInit::kaiming;
   if (name == "torch") return WeightInit::torch;
-  fail("unknown weight init '" + name + "' (expected xavier, kaiming or torch)");
+  fail("unknown weight init " + quote(name) + " (expected xavier, kaiming or torch)");
 }
 
 }  // namespace morphokd::models

@@ -28,13 +28,13 @@ std::unique_ptr<nn::Sequential> open_vgg16_teacher(const std::string& spec) {
     const std::size_t colon = rest.find(':');
     const std::string digits = rest.substr(0, colon);
     if (digits.empty() || digits.size() > 19 || digits.find_first_not_of("0123456789") != std::string::npos)
-      fail("teacher spec '" + spec + "': expected random:SEED[:INIT] with SEED a non-negative integer");
+      fail("teacher spec " + quote(spec) + ": expected random:SEED[:INIT] with SEED a non-negative integer");
     WeightInit init = WeightInit::xavier;
     if (colon != std::string::npos) {
       try {
         init = parse_weight_init(rest.substr(colon + 1));
       } catch (const Error& e) {
-        fail("teacher spec '" + spec + "': " + e.what());
+        fail("teacher spec " + quote(spec) + ": " + e.what());
       }
     }
     auto net = vgg16_features();

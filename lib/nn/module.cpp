@@ -117,7 +117,7 @@ void Sequential::load_state_dict(const SafetensorsFile& file, const std::string&
   auto load_float = [&](const std::string& name, Tensor& dst) {
     const Tensor& src = file.tensor(name, source);
     if (!(src.shape() == dst.shape()))
-      fail(source + ": tensor '" + name + "' has shape " + src.shape().str() + ", expected " + dst.shape().str());
+      fail(source + ": tensor " + quote(name) + " has shape " + src.shape().str() + ", expected " + dst.shape().str());
     dst.copy_from(src);
   };
   for (std::size_t i = 0; i < modules_.size(); ++i) {
@@ -129,9 +129,9 @@ void Sequential::load_state_dict(const SafetensorsFile& file, const std::string&
     for (auto& [name, t] : floats) load_float(base + name, *t);
     for (auto& [name, v] : ints) {
       const auto it = file.tensors.find(base + name);
-      if (it == file.tensors.end()) fail(source + ": missing tensor '" + base + name + "'");
+      if (it == file.tensors.end()) fail(source + ": missing tensor " + quote(base + name) + "");
       if (it->second.stored != StDType::i64 || it->second.ints.size() != 1)
-        fail(source + ": tensor '" + base + name + "' must be a single I64 value");
+        fail(source + ": tensor " + quote(base + name) + " must be a single I64 value");
       *v = it->second.ints[0];
     }
   }

@@ -73,7 +73,7 @@ std::vector<double> parse_eps_list(const std::string& text) {
     } catch (const std::exception&) {
       used = 0;
     }
-    if (used == 0 || used != item.size()) fail("--robustness: '" + item + "' is not a number");
+    if (used == 0 || used != item.size()) fail("--robustness: " + quote(item) + " is not a number");
     method::check_eps(v, "--robustness");
     eps.push_back(v);
   }
@@ -122,7 +122,7 @@ AttackResult attack_cells(const AttackOptions& o) {
 
 long localize_cells(const LocalizeOptions& o) {
   const method::MapMethod how = method::parse_map_method(o.method);
-  if (o.channels != "gray" && o.channels != "mkd") fail("--channels: unknown '" + o.channels + "' (expected gray or mkd)");
+  if (o.channels != "gray" && o.channels != "mkd") fail("--channels: unknown " + quote(o.channels) + " (expected gray or mkd)");
   method::check_map_options(o.n, o.sigma_noise, o.blur_sigma);
   if (o.limit < 0) fail("--limit must be >= 0");
   if (o.input.empty() == o.split.empty()) fail("localize: give either --input or --split");

@@ -15,7 +15,7 @@ AnomalyDetector::~AnomalyDetector() = default;
 AnomalyDetector AnomalyDetector::open(const std::string& run_dir, const std::string& threshold_rule) {
   const pipeline::RunInfo run = pipeline::read_run(run_dir);
   const auto it = run.thresholds.find(threshold_rule);
-  if (it == run.thresholds.end()) fail(run_dir + ": run.json has no '" + threshold_rule + "' threshold");
+  if (it == run.thresholds.end()) fail(run_dir + ": run.json has no " + quote(threshold_rule) + " threshold");
   AnomalyDetector d;
   d.detector_ = pipeline::open_detector(run_dir, run);
   d.part_ = run.config.part;

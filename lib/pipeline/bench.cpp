@@ -120,7 +120,7 @@ BenchWorkload::BenchWorkload(const BenchConfig& c) : s_(std::make_unique<State>(
     };
     st.gflop_per_image = t + 3 * s;  // student: forward, data and weight backward
   } else {
-    fail("bench: unknown workload '" + c.what + "' (expected teacher_fwd, train_step, score or fgsm)");
+    fail("bench: unknown workload " + quote(c.what) + " (expected teacher_fwd, train_step, score or fgsm)");
   }
 }
 BenchWorkload::~BenchWorkload() = default;
@@ -187,7 +187,7 @@ BenchResult run_bench(const BenchConfig& c) {
   check(c.iters >= 1, "--iters must be at least 1");
   if (c.precision == "bf16")  // blocked: no bf16 hardware here to build and verify it on
     fail("--precision bf16 is not supported yet (this CPU dispatches " + cpu_isa() + "); use fp32");
-  check(c.precision == "fp32", "--precision: expected fp32 or bf16, got '" + c.precision + "'");
+  check(c.precision == "fp32", "--precision: expected fp32 or bf16, got " + quote(c.precision) + "");
   BenchResult r;
   if (c.what == "epoch") {
     r = bench_epoch(c);

@@ -115,7 +115,7 @@ std::string evaluate(const EvalOptions& o) {
   for (const std::string& dir : o.run_dirs) {
     const RunInfo member = dir == o.run_dirs[0] ? run : with_overrides(read_run(dir), o);
     if (member.config.part != run.config.part)
-      fail(dir + ": part '" + member.config.part + "' differs from the ensemble's '" + run.config.part + "'");
+      fail(dir + ": part " + quote(member.config.part) + " differs from the ensemble's " + quote(run.config.part) + "");
     MemberScores m = member_scores(dir, member, o, valid, split);
     if (members == 1) {
       total = std::move(m);

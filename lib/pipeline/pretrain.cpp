@@ -52,7 +52,7 @@ PretrainConfig config_from(const json& j, const std::string& source) {
 
 void check_config(const PretrainConfig& c) {
   if (c.dataset != "cells-ssl" && c.dataset != "fashion-mnist")
-    fail("--dataset: unknown '" + c.dataset + "' (expected cells-ssl or fashion-mnist)");
+    fail("--dataset: unknown " + quote(c.dataset) + " (expected cells-ssl or fashion-mnist)");
   if (c.epochs < 1) fail("--epochs must be at least 1");
   if (c.batch < 2) fail("--batch must be at least 2 (BatchNorm needs batch statistics)");
   if (!(c.lr > 0)) fail("--lr must be positive");

@@ -42,22 +42,6 @@ struct Paths {
         log((fs::path(dir) / "train_log.jsonl").string()) {}
 };
 
-void check_config(const TrainConfig& c) {
-  data::check_part(c.part);
-  models::student_spec(c.student);
-  if (c.epochs < 1) fail("--epochs must be at least 1");
-  if (c.batch < 2) fail("--batch must be at least 2 (BatchNorm needs batch statistics)");
-  if (!(c.lr > 0)) fail("--lr must be positive");
-  if (!(c.lambda >= 0)) fail("--lambda must be >= 0");
-  if (c.checkpoint_every < 1) fail("--checkpoint-every must be at least 1");
-  if (c.steps < 0) fail("--steps must be >= 0");
-  method::check_eps(c.fgsm_eps, "--fgsm-eps");
-  if (c.fgsm_mix != "both" && c.fgsm_mix != "adv") fail("--fgsm-mix: unknown '" + c.fgsm_mix + "' (expected both or adv)");
-  method::ScoreRule::parse(c.score, c.tta);
-  check_critical_pools(c.student, c.train_layers, "--train-critical");
-  check_critical_pools(c.student, c.score_layers, "--score-critical");
-}
-
 // Everything resumable: student tensors, Adam moments and step, epochs done.
 void write_checkpoint(const std::string& path, nn::Sequential& student, nn::Adam& adam, int epochs_done,
                       std::int64_t steps_done) {

@@ -93,6 +93,26 @@ expect_error file_too_large "scores.csv: write error: File too large" \
 check "nothing left after the failed write" test -z "$(ls -A "$WORK/fsz")"
 expect_error audit_ensemble "--audit: records one run's decisions" "$MORPHOKD" eval --run "$RUN" --run "$RUN" --out "$WORK/ens" --audit "$WORK/a.jsonl"
 expect_error nan_cells "non-finite pixel" "$MORPHOKD" score --run "$RUN" --input "$WORK/fixtures/nan_cells.npy" --out "$WORK/x.csv"
+# 5b. Every other entry rule of the validation checklist (README): run files from a newer
+#     format or with an out-of-range configuration, empty folders, wrong cell sizes, option
+#     ranges, a teacher whose shapes do not fit; and nothing written by a refused command.
+cp -r "$RUN" "$WORK/newer" && sed -i 's/"format_version": 1/"format_version": 99/' "$WORK/newer/run.json"
+expect_error newer_run "run.json: format version 99 is newer than this morphokd reads" "$MORPHOKD" eval --run "$WORK/newer"
+cp -r "$RUN" "$WORK/badcfg" && sed -i 's/"epochs": 3/"epochs": 0/' "$WORK/badcfg/run.json"
+expect_error run_config "run.json: bad configuration: --epochs must be at least 1" "$MORPHOKD" eval --run "$WORK/badcfg"
+mkdir -p "$WORK/emptydir"
+expect_error empty_folder "emptydir: no PNG/JPEG/TIFF/BMP images" "$MORPHOKD" score --run "$RUN" --input "$WORK/emptydir" --out "$WORK/v1.csv"
+slice_npy "$DATA/x_64_test.npy" "$WORK/cells32.npy" 4 4096 "(8, 32, 64)"
+expect_error wrong_size "cells32.npy: cells must be 64 x 64, got 32 x 64" "$MORPHOKD" score --run "$RUN" --input "$WORK/cells32.npy" --out "$WORK/v2.csv"
+expect_error lr_range "--lr must be positive" "$MORPHOKD" train --lr -1 --data "$DATA" --out "$WORK/v3"
+expect_error lambda_nan "--lambda must be >= 0 and finite" "$MORPHOKD" train --lambda nan --data "$DATA" --out "$WORK/v4"
+expect_error batch_one "--batch must be at least 2" "$MORPHOKD" train --batch 1 --data "$DATA" --out "$WORK/v5"
+expect_error cache_limit "--cache-limit-gb must be >= 0" "$MORPHOKD" train --cache-limit-gb -1 --data "$DATA" --out "$WORK/v6"
+expect_error critical_pool "--train-critical: pool 1 of student A has 16 channels" "$MORPHOKD" train --student A --train-critical 1,2 --data "$DATA" --out "$WORK/v7"
+expect_error threads_zero "--threads" "$MORPHOKD" --threads 0 info --student B
+expect_error teacher_shapes "wrongshape.safetensors: tensor 'features.2.weight' has shape" \
+  "$MORPHOKD" train --teacher "$WORK/fixtures/wrongshape.safetensors" --data "$DATA" --out "$WORK/v8"
+check "refused commands wrote nothing" sh -c "! ls -d '$WORK'/v[0-9]* 2>/dev/null | grep -q ."
 
 # 6. verify: a finished run verifies; one flipped byte in any file it references is reported.
 #    The run is copied with its data files, and run.json pointed at the copies.

@@ -17,6 +17,7 @@
 #include "morphokd/data/augment.hpp"
 #include "morphokd/data/images.hpp"
 #include "morphokd/error.hpp"
+#include "morphokd/io/file.hpp"
 #include "morphokd/models/onnx_import.hpp"
 #include "morphokd/models/vgg.hpp"
 #include "morphokd/random.hpp"
@@ -211,7 +212,18 @@ BOOST_AUTO_TEST_CASE(errors_name_the_folder_or_file) {
   expect_error([&] { data::load_image_folder(dir + "/nope"); }, {dir + "/nope", "no such folder"});
   write_png(tmp.path / "a.png", 64, 64, 8, std::vector<std::uint16_t>(4096, 1));
   write_file(tmp.path / "b.png", "garbage, not a PNG");
+  expect_error([&] { data::load_image_folder(dir); }, {(tmp.path / "b.png").string(), "not a PNG, JPEG, TIFF or BMP image"});
+  // A PNG cut after its signature and header: the signature passes, decoding fails.
+  const std::vector<std::byte> png = read_file((tmp.path / "a.png").string());
+  write_file(tmp.path / "b.png", std::string(reinterpret_cast<const char*>(png.data()), 40));
   expect_error([&] { data::load_image_folder(dir); }, {(tmp.path / "b.png").string(), "cannot decode image"});
+  // A 28-byte "PNG" whose header declares 5000 x 64 pixels: refused before any decoding.
+  std::string huge(png.size() >= 24 ? std::string(reinterpret_cast<const char*>(png.data()), 24) : std::string());
+  huge[16] = 0, huge[17] = 0, huge[18] = 0x13, huge[19] = static_cast<char>(0x88);
+  write_file(tmp.path / "b.png", huge + "xxxx");
+  expect_error([&] { data::load_image_folder(dir); }, {(tmp.path / "b.png").string(), "5000 x 64 pixels", "at most 4096 per side"});
+  std::vector<float> small(16);
+  expect_error([&] { data::decode_cell(png, "cell.png", small); }, {"cell.png", "64x64"});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -4,6 +4,8 @@
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 #include <filesystem>
+#include <nlohmann/json.hpp>
+#include <span>
 
 #include "support.hpp"
 #include "morphokd/data/mhsma.hpp"
@@ -16,6 +18,8 @@
 #include "morphokd/models/teacher.hpp"
 #include "morphokd/models/vgg16.hpp"
 #include "morphokd/nn/layers.hpp"
+#include "morphokd/pipeline/run.hpp"
+#include "pipeline/run_json.hpp"
 #include "morphokd/random.hpp"
 
 using namespace morphokd;
@@ -128,10 +132,15 @@ BOOST_AUTO_TEST_CASE(students_line_up_with_the_teacher) {
   for (const char* name : {"A", "B", "C"}) {
     const models::VggSpec& spec = models::student_spec(name);
     auto net = models::vgg_features(spec, 3);
-    for (int k = 2; k <= 5; ++k)
-      BOOST_TEST(net->output_shape({2, 3, 64, 64}, models::pool_index(spec, k)) ==
-                     teacher->output_shape({2, 3, 64, 64}, models::pool_index(models::vgg16_spec(), k)),
-                 "student " << name << " pool " << k);
+    for (int k = 1; k <= 5; ++k) {
+      const Shape s = net->output_shape({2, 3, 64, 64}, models::pool_index(spec, k));
+      const Shape t = teacher->output_shape({2, 3, 64, 64}, models::pool_index(models::vgg16_spec(), k));
+      if (k >= 2) BOOST_TEST(s == t, "student " << name << " pool " << k);
+      // The shape-free check run files and options use agrees with the built networks.
+      BOOST_TEST(models::pool_channels(spec, k) == s.dims()[1]);
+      BOOST_TEST(models::pool_channels(models::vgg16_spec(), k) == t.dims()[1]);
+      BOOST_TEST(s.dims()[2] == 64 >> k);
+    }
     for (auto& [pname, p] : net->named_parameters())
       if (p->value.rank() == 1) BOOST_TEST(pname.find("features.") == 0u);
   }
@@ -140,6 +149,44 @@ BOOST_AUTO_TEST_CASE(students_line_up_with_the_teacher) {
     if (p->value.rank() == 4) conv += p->value.numel();
   BOOST_TEST(conv == 343728);  // METHOD.md
   expect_error([] { models::student_spec("D"); }, "--student: unknown student 'D'");
+}
+
+// run.json as eval, score and verify read it: a valid file, then one rule broken at a time.
+BOOST_AUTO_TEST_CASE(run_file_rules) {
+  const nlohmann::json valid = {
+      {"format", "morphokd-run"}, {"format_version", 1}, {"status", "done"},
+      {"config", pipeline::config_to_json(pipeline::TrainConfig{})},
+      {"input_norm", {{"kind", "image"}, {"mean", 0.0}, {"std", 1.0}}},
+      {"score_rule", {{"layer_mean", {1, 2, 3, 4}}, {"layer_std", {1, 1, 2, 2}}}},
+      {"teacher", {{"sha256", std::string(64, 'a')}}}, {"student", {{"sha256", std::string(64, 'b')}}},
+      {"thresholds", {{"f1", 0.5}, {"youden", "-inf"}}}, {"data", nlohmann::json::object()}};
+  const auto parse = [](const nlohmann::json& j) {
+    const std::string text = j.dump();
+    return pipeline::parse_run(std::as_bytes(std::span<const char>(text.data(), text.size())), "r/run.json");
+  };
+  const pipeline::RunInfo ok = parse(valid);
+  BOOST_TEST(ok.rule.layer_std.size() == 4u);
+  BOOST_TEST(ok.thresholds.at("youden") == -HUGE_VAL);
+  const auto broken = [&](const char* pointer, const nlohmann::json& value, std::initializer_list<std::string> words) {
+    nlohmann::json j = valid;
+    j[nlohmann::json::json_pointer(pointer)] = value;
+    expect_error([&] { parse(j); }, words);
+  };
+  broken("/format_version", 2, {"r/run.json: format version 2 is newer than this morphokd reads (1)"});
+  broken("/format_version", 0, {"r/run.json: format version 0 is not a morphokd run format"});
+  broken("/status", "running", {"r/run.json: training did not finish (status 'running')"});
+  broken("/config/epochs", 0, {"r/run.json: bad configuration: --epochs must be at least 1"});
+  broken("/config/part", "neck\n", {"r/run.json: bad configuration: --part: unknown part 'neck\\x0a'"});
+  broken("/config/train_critical", "1,2", {"r/run.json: bad configuration: --train-critical: pool 1 of student B has 16 channels"});
+  broken("/config/lr", "fast", {"r/run.json: bad configuration:", "lr"});
+  broken("/input_norm/std", 0.0, {"r/run.json: input_norm mean/std must be finite with std > 0"});
+  broken("/score_rule/layer_std", {1, 1, 0, 2}, {"r/run.json: score_rule needs one finite mean and positive std per score layer"});
+  broken("/score_rule/layer_mean", {1, 2}, {"r/run.json: score_rule needs one finite mean and positive std per score layer"});
+  broken("/thresholds/f1", "high", {"r/run.json: threshold 'high' is neither a number nor -inf/inf"});
+  broken("/teacher", "x", {"r/run.json: malformed run file"});
+  const std::string garbage = "{\"format\": ";
+  expect_error([&] { pipeline::parse_run(std::as_bytes(std::span<const char>(garbage.data(), garbage.size())), "g.json"); },
+               {"g.json: not a JSON object"});
 }
 
 BOOST_AUTO_TEST_CASE(permutations_are_counter_based) {

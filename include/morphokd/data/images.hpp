@@ -3,6 +3,8 @@
 // size is centre-cropped to a square and resized to 64x64 (INTER_AREA when shrinking,
 // INTER_LINEAR when enlarging). Files are taken in name order; other files are skipped.
 #pragma once
+#include <cstddef>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,11 @@ struct ImageFolder {
 // Errors (one line, naming the folder or file): missing folder, no images in it, an image
 // OpenCV cannot decode. Built without OpenCV: an Error saying so.
 ImageFolder load_image_folder(const std::string& dir);
+
+// One encoded image (file bytes) into a 64x64 slot as above; Error naming `name` when it
+// is not PNG, JPEG, TIFF or BMP by its header, declares more than 4096 pixels per side (checked
+// before decoding), does not decode, or has another pixel depth.
+void decode_cell(std::span<const std::byte> bytes, const std::string& name, std::span<float> out);
 
 // Cells to score, attack or localize: a folder of images as above, or a .npy as
 // load_cells_npy reads it (names then empty).

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "morphokd/io/npy.hpp"
 #include "morphokd/tensor.hpp"
 
 namespace morphokd::data {
@@ -26,6 +27,8 @@ LabelledCells load_mhsma(const std::string& dir, const std::string& split, const
 // Cells for scoring: N x 64 x 64 (or N x 1 x 64 x 64) as uint8 0-255 (divided by 255) or
 // float32/float64 in [0, 1]. Rejects other shapes, NaN/Inf and float values outside [0, 1].
 Tensor load_cells_npy(const std::string& path);
+// The same on a parsed array; `name` for errors (load_cells_npy and load_mhsma use it).
+Tensor cells_from_npy(const NpyArray& a, const std::string& name);
 
 std::vector<std::int64_t> rows_with_label(const std::vector<std::uint8_t>& labels, std::uint8_t label);
 // cells[rows] -> [rows.size(), 1, H, W]

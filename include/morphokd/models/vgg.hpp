@@ -23,6 +23,9 @@ struct VggSpec {
 std::unique_ptr<nn::Sequential> vgg_features(const VggSpec& spec, int in_channels = 3);
 // Module index of the k-th max-pool (k = 1..5 for VGG16-shaped nets).
 std::size_t pool_index(const VggSpec& spec, int k);
+// Channels of the k-th max-pool's output (its spatial size is the input's / 2^k), from the
+// spec alone, without building the network.
+int pool_channels(const VggSpec& spec, int k);
 
 // Random conv weights, all uniform; BN layers keep weight 1, bias 0.
 //   xavier   bound sqrt(6 / (9 Cin + 9 Cout)), zero biases (MKD's student and teacher init)

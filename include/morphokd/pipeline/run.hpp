@@ -6,9 +6,11 @@
 //   RUN/checkpoint.safetensors  student + Adam state after the last checkpointed epoch
 //   RUN/train_log.jsonl         one line per epoch
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -56,11 +58,16 @@ struct RunInfo {
   std::map<std::string, std::string> data_sha256;  // file name -> hash, for the files training read
 };
 
-// The configuration in RUN/run.json, finished or not (for --resume).
+// Every option in range and known (Error naming the option, e.g. "--epochs must be ...").
+void check_config(const TrainConfig& c);
+
+// The configuration in RUN/run.json, finished or not (for --resume), checked as above.
 TrainConfig read_run_config(const std::string& run_dir);
 
 // Reads and checks RUN/run.json of a finished run; Errors name the file (missing, malformed, newer format).
 RunInfo read_run(const std::string& run_dir);
+// The same checks on run.json's bytes; `path` names them in errors (the fuzzed entry).
+RunInfo parse_run(std::span<const std::byte> bytes, const std::string& path);
 
 // The run's detector: teacher re-opened from its spec, student from student.safetensors;
 // both SHA-256 are checked against run.json (Error naming the file on a mismatch).
