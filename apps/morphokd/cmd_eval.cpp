@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "morphokd/parallel.hpp"
 #include "morphokd/pipeline/evaluate.hpp"
 
 namespace morphokd::cli {
@@ -38,7 +39,7 @@ Action add_score_command(CLI::App& app) {
   return [o] {
     o->command = command_line();
     const long abnormal = pipeline::score_cells(*o);
-    std::cout << "wrote " << o->out << ": " << abnormal << " cells called abnormal\n";
+    if (world().rank() == 0) std::cout << "wrote " << o->out << ": " << abnormal << " cells called abnormal\n";
   };
 }
 

@@ -1,6 +1,7 @@
 // morphokd: every failure ends as one line on stderr and a non-zero exit.
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <memory>
 #include <new>
 #include <string>
 #include <utility>
@@ -8,7 +9,11 @@
 
 #include "commands.hpp"
 #include "morphokd/error.hpp"
+#include "morphokd/parallel.hpp"
 #include "morphokd/runtime.hpp"
+#if MORPHOKD_HAS_MPI
+#include "morphokd/distributed/mpi_world.hpp"
+#endif
 
 namespace {
 std::string g_command_line;
@@ -33,6 +38,12 @@ int main(int argc, char** argv) {
                  "fixed-order kernels); off: oneDNN throughout, faster, reproducible at the same thread count only")
       ->check(CLI::IsMember({"on", "off"}))
       ->capture_default_str();
+  std::string distributed = "none";
+  app.add_option("--distributed", distributed,
+                 "mpi: train or score as one of the processes of `mpirun -np N morphokd ...` (data parallel, "
+                 "same bits as one process); none: this process alone")
+      ->check(CLI::IsMember({"none", "mpi"}))
+      ->capture_default_str();
 
   namespace cli = morphokd::cli;
   const std::vector<std::pair<std::string, cli::Action>> commands{
@@ -54,7 +65,29 @@ int main(int argc, char** argv) {
     std::cerr << "morphokd: error: " << e.what() << '\n';
     return 1;
   }
+#if MORPHOKD_HAS_MPI
+  std::unique_ptr<morphokd::MpiWorld> mpi;
+#endif
+  // Under mpirun an error ends every process (one line from each that failed), never a hang.
+  const auto fail_exit = [&](const std::string& message) {
+    const morphokd::Communicator& w = morphokd::world();
+    std::cerr << "morphokd: error: " << (w.size() > 1 ? "rank " + std::to_string(w.rank()) + ": " : "") << message << '\n';
+#if MORPHOKD_HAS_MPI
+    if (mpi && mpi->size() > 1) mpi->abort(1);
+#endif
+    return 1;
+  };
   try {
+    if (distributed == "mpi") {
+#if MORPHOKD_HAS_MPI
+      mpi = std::make_unique<morphokd::MpiWorld>(argc, argv);
+      morphokd::set_world(mpi.get());
+      if (mpi->size() > 1 && !app.got_subcommand("train") && !app.got_subcommand("score"))
+        morphokd::fail("--distributed mpi: only train and score run across processes");
+#else
+      morphokd::fail("--distributed mpi: this morphokd was built without MPI (MORPHOKD_WITH_MPI)");
+#endif
+    }
     morphokd::current_backend();  // rejects a bad MORPHOKD_BACKEND before any work
     if (!backend.empty()) morphokd::set_backend(morphokd::parse_backend(backend));
     if (threads > 0) morphokd::set_num_threads(threads);
@@ -63,11 +96,10 @@ int main(int argc, char** argv) {
       if (app.got_subcommand(name)) action();
     return 0;
   } catch (const morphokd::Error& e) {
-    std::cerr << "morphokd: error: " << e.what() << '\n';
+    return fail_exit(e.what());
   } catch (const std::bad_alloc&) {
-    std::cerr << "morphokd: error: out of memory\n";
+    return fail_exit("out of memory");
   } catch (const std::exception& e) {
-    std::cerr << "morphokd: error: " << e.what() << '\n';
+    return fail_exit(e.what());
   }
-  return 1;
 }

@@ -4,6 +4,7 @@
 
 #include "morphokd/error.hpp"
 #include "morphokd/ops/ops.hpp"
+#include "morphokd/parallel.hpp"
 
 namespace morphokd::method {
 
@@ -66,18 +67,27 @@ void distance_gradients(const std::vector<Tensor>& s, const std::vector<Tensor>&
 
 LossTerms distill_loss(const std::vector<Tensor>& s, const std::vector<Tensor>& t, float lambda, std::vector<Tensor>& ds) {
   check_maps(s, t);
-  LossTerms terms;
   const Index b = s[0].dim(0);
+  // Per image: 1 - cos and mse summed over the layers, and a 1 that counts the image; summed
+  // over the batch in image order (across processes when the batch is split).
+  std::vector<double> rows(static_cast<std::size_t>(b) * 3, 0.0);  // [b, direction value count]
   Tensor cos = Tensor::empty({b}), mse = Tensor::empty({b});
   for (std::size_t c = 0; c < s.size(); ++c) {
     ops::cosine_forward(s[c], t[c], cos);
     ops::mse_forward(s[c], t[c], mse);
     for (Index i = 0; i < b; ++i) {
-      terms.direction += (1.0 - cos.data()[i]) / static_cast<double>(b);
-      terms.value += mse.data()[i] / static_cast<double>(b);
+      rows[static_cast<std::size_t>(i) * 3] += 1.0 - cos.data()[i];
+      rows[static_cast<std::size_t>(i) * 3 + 1] += mse.data()[i];
+      rows[static_cast<std::size_t>(i) * 3 + 2] = 1.0;
     }
   }
-  distance_gradients(s, t, lambda, static_cast<float>(b), {}, &ds, nullptr);
+  double sums[3];
+  sum_rows(rows.data(), b, 3, sums);
+  check(sums[2] > 0, "distillation: the batch has no images");
+  LossTerms terms;
+  terms.direction = sums[0] / sums[2];
+  terms.value = sums[1] / sums[2];
+  distance_gradients(s, t, lambda, static_cast<float>(sums[2]), {}, &ds, nullptr);
   terms.total = terms.direction + static_cast<double>(lambda) * terms.value;
   return terms;
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "morphokd/error.hpp"
+#include "morphokd/parallel.hpp"
 
 namespace morphokd::nn {
 
@@ -81,7 +82,7 @@ void BatchNorm2d::forward(const Tensor& x, Tensor& y) {
     return;
   }
   ops::batchnorm_forward_train(x, weight.value, bias.value, eps, y, save_mean_, save_var_);
-  const Index count = x.dim(0) * x.dim(2) * x.dim(3);
+  const Index count = batch_images(x.dim(0)) * x.dim(2) * x.dim(3);  // the whole batch's, when split
   if (count < 2) fail("BatchNorm2d: training needs more than one value per channel, got input " + x.shape().str());
   const float unbias = static_cast<float>(count) / static_cast<float>(count - 1);
   float* rm = running_mean.data();

@@ -9,6 +9,7 @@
 #include "morphokd/io/file.hpp"
 #include "morphokd/io/sha256.hpp"
 #include "morphokd/method/metrics.hpp"
+#include "morphokd/parallel.hpp"
 #include "morphokd/pipeline/adversarial.hpp"
 #include "morphokd/pipeline/audit.hpp"
 #include "morphokd/pipeline/figures.hpp"
@@ -222,7 +223,12 @@ long score_cells(const ScoreOptions& o) {
     threshold = metrics::fit_threshold(o.rule, det->score(valid.cells), valid.labels);
   }
   const std::size_t layers = run.config.score_layers.size();
-  const std::vector<double> terms = det->layer_terms(cells, det->rule().tta_flip);
+  // Under mpirun each process scores its share of the cells and rank 0 writes them all.
+  const Shard mine = shard_of(cells.dim(0), world().rank(), world().size());
+  const std::vector<double> my_terms =
+      mine.size() == 0 ? std::vector<double>{} : det->layer_terms(cells.slice(mine.begin, mine.end), det->rule().tta_flip);
+  const std::vector<double> terms = world().size() > 1 ? gather_all(my_terms) : my_terms;
+  if (world().rank() != 0) return 0;
   const std::vector<double> scores = det->rule().combine_terms(terms, layers);  // = det->score(cells)
   std::string csv = "index,name,score,call\n";
   long abnormal = 0;

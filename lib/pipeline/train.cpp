@@ -19,6 +19,7 @@
 #include "morphokd/models/vgg16.hpp"
 #include "morphokd/nn/optim.hpp"
 #include "morphokd/ops/ops.hpp"
+#include "morphokd/parallel.hpp"
 #include "morphokd/pipeline/progress.hpp"
 #include "morphokd/random.hpp"
 #include "morphokd/runtime.hpp"
@@ -122,8 +123,15 @@ std::unique_ptr<nn::Adam> make_student_adam(nn::Sequential& student, double lr) 
 
 void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
   check_config(c);
+  // Data parallel (parallel.hpp): each process trains on its shard of every batch; rank 0 writes.
+  Communicator& procs = world();
+  const bool split = procs.size() > 1, writer = procs.rank() == 0;
+  if (split) {
+    check(deterministic(), "--distributed: needs --deterministic on (only the fixed-order kernels sum across processes)");
+    check(c.fgsm_eps == 0, "--distributed: adversarial training (--fgsm-eps) runs in one process only");
+  }
   const Paths paths(run_dir);
-  if (!resume && fs::exists(paths.run)) fail(run_dir + ": already holds a run; use a new --out or --resume");
+  if (!resume && writer && fs::exists(paths.run)) fail(run_dir + ": already holds a run; use a new --out or --resume");
 
   const data::LabelledCells train_set = data::load_mhsma(c.data_dir, "train", c.part);
   const data::LabelledCells valid_set = data::load_mhsma(c.data_dir, "valid", c.part);
@@ -140,7 +148,6 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
   Detector det(models::open_teacher(c.teacher, input.channels()), std::move(student_net), spec, distill, input,
                method::ScoreRule::parse(c.score, c.tta));
   nn::Sequential& student = det.student();
-  fs::create_directories(run_dir);  // only once every input has been checked
 
   const std::unique_ptr<nn::Adam> optimiser = make_student_adam(student, c.lr);
   nn::Adam& adam = *optimiser;
@@ -169,11 +176,21 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
   if (resume && fs::exists(paths.checkpoint)) {
     std::tie(first_epoch, steps_done) = read_checkpoint(paths.checkpoint, student, adam);
     log = read_log(paths.log, first_epoch);
-    std::cout << "resuming after epoch " << first_epoch << " (" << steps_done << " steps)\n";
-  } else if (resume) {  // stopped before its first checkpoint: the same start again
+    if (writer) std::cout << "resuming after epoch " << first_epoch << " (" << steps_done << " steps)\n";
+  } else if (resume && writer) {  // stopped before its first checkpoint: the same start again
     std::cout << "no checkpoint yet: training from the start\n";
   }
-  write_json_atomic(paths.run, run);
+  if (split) {  // same data, teacher and starting point everywhere, or no step is taken
+    const std::string mine = run["data"].dump() + run["teacher"].dump() + run.value("student_init_sha256", "") +
+                             " resume " + std::to_string(first_epoch) + " " + std::to_string(steps_done);
+    if (const int r = first_rank_differing(std::as_bytes(std::span<const char>(mine.data(), mine.size()))); r >= 0)
+      fail("--distributed: rank " + std::to_string(r) + " has other data files, teacher, initial student or checkpoint than rank 0 (SHA-256 differ)");
+    run["distributed"] = {{"kind", "mpi"}, {"ranks", procs.size()}};
+  }
+  if (writer) {  // only once every input has been checked
+    fs::create_directories(run_dir);
+    write_json_atomic(paths.run, run);
+  }
 
   // Teacher targets are a fixed set unless cells are rotated: without augmentation one
   // target per cell, with flips one per cell and flip variant. Compute them once.
@@ -205,8 +222,8 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
                 << " MB, over --cache-limit-gb\n";
     }
   }
-  const bool valid_auc = both_classes(valid_set.labels);
-  const std::vector<Tensor> valid_cache = det.cache_teacher_maps(valid_set.cells, c.score_layers);
+  const bool valid_auc = writer && both_classes(valid_set.labels);
+  const std::vector<Tensor> valid_cache = writer ? det.cache_teacher_maps(valid_set.cells, c.score_layers) : std::vector<Tensor>{};
 
   std::vector<Tensor> t_maps;
   const std::size_t score_layers = c.score_layers.size();
@@ -220,8 +237,12 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
     method::LossTerms sum;
     Index seen = 0;
     std::vector<double> step_losses;
-    for (Index b = 0; b < n; b += c.batch) {
-      const Index e = std::min(n, b + c.batch);
+    const double comm_before = procs.comm_seconds();
+    for (Index b0 = 0; b0 < n; b0 += c.batch) {
+      // This process's images of the global batch [b0, e): all of them in one process.
+      const Index e0 = std::min(n, b0 + c.batch);
+      const Shard shard = shard_of(e0 - b0, procs.rank(), procs.size());
+      const Index b = b0 + shard.begin, e = b0 + shard.end;
       std::vector<std::int64_t> positions(order.begin() + b, order.begin() + e), rows;
       for (auto p : positions) rows.push_back(normal_rows[static_cast<std::size_t>(p)]);
       Tensor gray = data::gather(train_set.cells, rows);
@@ -267,8 +288,11 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
           for (std::size_t l = 0; l < t_maps.size(); ++l) t_maps[l] = concat_rows(t_maps[l], t_adv[l]);
         }
       }
-      const method::LossTerms terms = det.distill_backward(gray, t_maps);
-      if (c.dump_grads) {  // the gradient Adam is about to use, named like the parameters
+      const method::LossTerms terms = [&] {
+        const SplitBatch batch_across_processes;  // every batch sum includes the other shards
+        return det.distill_backward(gray, t_maps);
+      }();
+      if (c.dump_grads && writer) {  // the gradient Adam is about to use, named like the parameters
         SafetensorsFile g;
         for (auto& [name, p] : student.named_parameters())
           g.tensors[name] = {StDType::f32, p->grad.clone(), {}, std::vector<Index>(p->grad.shape().dims().begin(), p->grad.shape().dims().end())};
@@ -276,12 +300,12 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
       }
       adam.step();
       step_losses.push_back(terms.total);
-      const double w = static_cast<double>(e - b);
+      const double w = static_cast<double>(e0 - b0);
       sum.total += terms.total * w;
       sum.direction += terms.direction * w;
       sum.value += terms.value * w;
-      seen += e - b;
-      bar.advance(static_cast<long>(e - b));
+      seen += e0 - b0;
+      bar.advance(static_cast<long>(e0 - b0));
       if (++steps_done == c.steps) {  // audit replay: exactly K steps
         stop = true;
         break;
@@ -297,6 +321,8 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
                  {"seconds", seconds},
                  {"img_per_s", static_cast<double>(seen) / seconds}};
     if (c.steps > 0) line["step_losses"] = step_losses;  // audit replay: each step's batch loss
+    if (split) line["comm_seconds"] = procs.comm_seconds() - comm_before;  // in the batch sums' allgathers
+    if (!writer) continue;  // the other processes only compute
     char text[256];
     std::snprintf(text, sizeof text, "epoch %3d/%d  loss %.5f  (direction %.5f, value %.4f)  %.1f s  %.1f img/s",
                   epoch + 1, c.epochs, line["loss"].get<double>(), line["direction"].get<double>(),
@@ -317,6 +343,7 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
     if ((epoch + 1) % c.checkpoint_every == 0 || epoch + 1 == c.epochs || stop)
       write_checkpoint(paths.checkpoint, student, adam, epoch + 1, steps_done);
   }
+  if (!writer) return;
 
   write_safetensors(paths.student, student.state_dict());
   // The score rule's calibration and the thresholds, both from the validation split.

@@ -18,9 +18,8 @@ namespace fs = std::filesystem;
 
 namespace {
 std::vector<std::byte> bytes(const std::string& s) {
-  std::vector<std::byte> b(s.size());
-  std::memcpy(b.data(), s.data(), s.size());
-  return b;
+  const auto* p = reinterpret_cast<const std::byte*>(s.data());
+  return {p, p + s.size()};  // not memcpy: an empty string's data() may not be passed to it
 }
 
 // A version-1.0 .npy with the given header dict and `data_bytes` zero bytes of data.

@@ -27,6 +27,7 @@ struct LossTerms {
 };
 
 // Loss and, in the same pass, its gradient with respect to each student map (overwritten).
+// Inside a SplitBatch (parallel.hpp) the means are over every process's images.
 LossTerms distill_loss(const std::vector<Tensor>& s, const std::vector<Tensor>& t, float lambda, std::vector<Tensor>& ds);
 
 // Gradients of  sum_b sum_c layer_weight_c * [(1 - cos) + lambda * mse] / divisor  with

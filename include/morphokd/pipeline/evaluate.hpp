@@ -36,7 +36,8 @@ struct ScoreOptions {
 };
 
 // Writes `out` as CSV: index,name,score,call (call: abnormal when score > threshold).
-// Returns the number of cells called abnormal.
+// Returns the number of cells called abnormal. Across MPI processes (parallel.hpp's world)
+// each scores a share of the cells; rank 0 writes and returns the count, the others return 0.
 long score_cells(const ScoreOptions& o);
 
 }  // namespace morphokd::pipeline

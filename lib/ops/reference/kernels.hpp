@@ -9,6 +9,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "morphokd/error.hpp"
+#include "morphokd/parallel.hpp"
+
 namespace morphokd::ref {
 
 using Index = std::int64_t;
@@ -92,15 +95,15 @@ void conv2d_backward_data(const ConvDims& d, const T* dy, const T* w, T* dx) {
 }
 
 // dw = sum_n dy_n col_n^T, db = sum of dy over n, y, x. The batch is cut into fixed groups
-// of kGroup images, each summed in image order into its own partial (in parallel), and the
-// partials are added in group order: the sum order depends on the batch size only, never
-// on the thread count.
+// of kBatchGroup images, each summed in image order into its own partial (in parallel), and
+// the partials are added in group order by sum_rows: the order depends on the batch size
+// only, never on the thread count or on a split of the batch across processes.
 template <class T>
 void conv2d_backward_weights(const ConvDims& d, const T* x, const T* dy, T* dw, T* db) {
   const Index k = d.ci * 9, hw = d.h * d.w;
-  constexpr Index kGroup = 4;
-  const Index groups = (d.n + kGroup - 1) / kGroup, size = d.co * k;
-  std::vector<T> partial(static_cast<std::size_t>(groups * size));
+  const Index groups = (d.n + kBatchGroup - 1) / kBatchGroup, size = d.co * k;
+  std::vector<T> partial(static_cast<std::size_t>(groups * size));      // [groups, co, ci * 9]
+  std::vector<T> bias_partial(static_cast<std::size_t>(groups * d.co));  // [groups, co]
 #pragma omp parallel
   {
     std::vector<T> col(static_cast<std::size_t>(k * hw));
@@ -108,27 +111,20 @@ void conv2d_backward_weights(const ConvDims& d, const T* x, const T* dy, T* dw, 
     for (Index g = 0; g < groups; ++g) {
       MapM<T> P(partial.data() + g * size, d.co, k);
       P.setZero();
-      for (Index n = g * kGroup; n < std::min(d.n, (g + 1) * kGroup); ++n) {
+      for (Index n = g * kBatchGroup; n < std::min(d.n, (g + 1) * kBatchGroup); ++n) {
         im2col(d, x + n * d.ci * hw, col.data());
         P.noalias() += CMapM<T>(dy + n * d.co * hw, d.co, hw) * CMapM<T>(col.data(), k, hw).transpose();
       }
-    }
-#pragma omp for schedule(static)
-    for (Index i = 0; i < size; ++i) {
-      T s = partial[static_cast<std::size_t>(i)];
-      for (Index g = 1; g < groups; ++g) s += partial[static_cast<std::size_t>(g * size + i)];
-      dw[i] = s;
-    }
-  }
-  if (db) {
-#pragma omp parallel for schedule(static)
-    for (Index o = 0; o < d.co; ++o) {
-      T s = 0;
-      for (Index n = 0; n < d.n; ++n)
-        for (Index i = 0; i < hw; ++i) s += dy[(n * d.co + o) * hw + i];
-      db[o] = s;
+      for (Index o = 0; db && o < d.co; ++o) {
+        T s = 0;
+        for (Index n = g * kBatchGroup; n < std::min(d.n, (g + 1) * kBatchGroup); ++n)
+          for (Index i = 0; i < hw; ++i) s += dy[(n * d.co + o) * hw + i];
+        bias_partial[static_cast<std::size_t>(g * d.co + o)] = s;
+      }
     }
   }
+  sum_rows(partial.data(), groups, size, dw);
+  if (db) sum_rows(bias_partial.data(), groups, d.co, db);
 }
 
 template <class T>
@@ -184,22 +180,40 @@ struct BnDims {
 };
 
 // Per channel, summed in (n, i) order: mean and biased variance (two passes, for accuracy).
+// Per-channel sums in double, one partial per group of kBatchGroup images (plus the group's
+// image count, so the divisor is the whole batch's), groups summed in order by sum_rows.
+template <class T, class PerImage>
+void batchnorm_group_sums(const BnDims& d, Index per_channel, std::vector<double>& total, PerImage&& value) {
+  const Index groups = (d.n + kBatchGroup - 1) / kBatchGroup, width = per_channel * d.c + 1;
+  std::vector<double> part(static_cast<std::size_t>(groups * width));  // [groups, per_channel * c + 1]
+#pragma omp parallel for schedule(static)
+  for (Index c = 0; c < d.c; ++c)
+    for (Index g = 0; g < groups; ++g) {
+      double s[2] = {0, 0};
+      for (Index n = g * kBatchGroup; n < std::min(d.n, (g + 1) * kBatchGroup); ++n)
+        for (Index i = 0; i < d.hw; ++i) value(c, (n * d.c + c) * d.hw + i, s);
+      for (Index k = 0; k < per_channel; ++k) part[static_cast<std::size_t>(g * width + k * d.c + c)] = s[k];
+    }
+  for (Index g = 0; g < groups; ++g)
+    part[static_cast<std::size_t>(g * width + width - 1)] = static_cast<double>(std::min(d.n, (g + 1) * kBatchGroup) - g * kBatchGroup);
+  total.resize(static_cast<std::size_t>(width));
+  sum_rows(part.data(), groups, width, total.data());
+  check(total.back() > 0, "batch norm: the batch has no images");
+}
+
+// Batch mean and biased variance per channel, two passes (mean, then squared deviations).
 template <class T>
 void batchnorm_stats(const BnDims& d, const T* x, T* mean, T* var) {
-#pragma omp parallel for schedule(static)
+  std::vector<double> sum, sq;
+  batchnorm_group_sums<T>(d, 1, sum, [&](Index, Index at, double* s) { s[0] += x[at]; });
+  const double m = sum.back() * static_cast<double>(d.hw);
+  batchnorm_group_sums<T>(d, 1, sq, [&](Index c, Index at, double* s) {
+    const double v = x[at] - sum[static_cast<std::size_t>(c)] / m;
+    s[0] += v * v;
+  });
   for (Index c = 0; c < d.c; ++c) {
-    double s = 0;
-    for (Index n = 0; n < d.n; ++n)
-      for (Index i = 0; i < d.hw; ++i) s += x[(n * d.c + c) * d.hw + i];
-    const double m = s / static_cast<double>(d.n * d.hw);
-    double q = 0;
-    for (Index n = 0; n < d.n; ++n)
-      for (Index i = 0; i < d.hw; ++i) {
-        const double v = x[(n * d.c + c) * d.hw + i] - m;
-        q += v * v;
-      }
-    mean[c] = static_cast<T>(m);
-    var[c] = static_cast<T>(q / static_cast<double>(d.n * d.hw));
+    mean[c] = static_cast<T>(sum[static_cast<std::size_t>(c)] / m);
+    var[c] = static_cast<T>(sq[static_cast<std::size_t>(c)] / m);
   }
 }
 
@@ -221,17 +235,17 @@ void batchnorm_apply(const BnDims& d, const T* x, const T* gamma, const T* beta,
 template <class T>
 void batchnorm_backward(const BnDims& d, const T* x, const T* dy, const T* gamma, const T* mean, const T* var,
                         T eps, bool batch_stats, T* dx, T* dgamma, T* dbeta) {
-  const double m = static_cast<double>(d.n * d.hw);
+  std::vector<double> sums;  // [sum dy per channel, sum dy xhat per channel, images]
+  batchnorm_group_sums<T>(d, 2, sums, [&](Index c, Index at, double* s) {
+    const T inv = T(1) / std::sqrt(var[c] + eps);
+    s[0] += dy[at];
+    s[1] += dy[at] * (x[at] - mean[c]) * inv;
+  });
+  const double m = sums.back() * static_cast<double>(d.hw);
 #pragma omp parallel for schedule(static)
   for (Index c = 0; c < d.c; ++c) {
     const T inv = T(1) / std::sqrt(var[c] + eps);
-    double sdy = 0, sdyx = 0;
-    for (Index n = 0; n < d.n; ++n)
-      for (Index i = 0; i < d.hw; ++i) {
-        const Index at = (n * d.c + c) * d.hw + i;
-        sdy += dy[at];
-        sdyx += dy[at] * (x[at] - mean[c]) * inv;
-      }
+    const double sdy = sums[static_cast<std::size_t>(c)], sdyx = sums[static_cast<std::size_t>(d.c + c)];
     if (dgamma) dgamma[c] = static_cast<T>(sdyx);
     if (dbeta) dbeta[c] = static_cast<T>(sdy);
     const T mdy = batch_stats ? static_cast<T>(sdy / m) : T(0);
