@@ -11,7 +11,7 @@ set -euo pipefail
 MORPHOKD=$1 DATA=$2 STEPS=${3:-10}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
 args=(train --part head --data "$DATA" --teacher random:0 --student B --augment none --cache-limit-gb 0 --no-shuffle --steps "$STEPS")
 for n in 1 2; do
   mpirun --oversubscribe -np "$n" "$MORPHOKD" --distributed mpi --threads 1 "${args[@]}" --out "$WORK/np$n" >/dev/null

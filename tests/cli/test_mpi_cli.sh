@@ -7,7 +7,8 @@ set -u
 MORPHOKD=$1 DATA=$2 WORK=$3
 rm -rf "$WORK" && mkdir -p "$WORK"
 . "$(dirname "$0")/harness.sh"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1  # CI machines run as root
+# CI machines run as root; containers often forbid the shared-memory transport's single-copy mode.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
 mpi() { local n=$1; shift; mpirun --oversubscribe -np "$n" "$MORPHOKD" --distributed mpi --threads 1 "$@"; }
 # Targets recomputed per shard (no cache), so each rank's teacher runs on its own images only.
 common=(train --part head --data "$DATA" --teacher random:0 --student B --augment none --cache-limit-gb 0 --no-shuffle --steps 5)
