@@ -60,7 +60,6 @@ class SplitBatch {
  private:
   bool saved_;
 };
-bool batch_is_split();
 
 // out[j] = ((rows[0][j] + rows[1][j]) + rows[2][j]) + ... over this process's `count` rows of
 // `width` values or, inside a SplitBatch, over all processes' rows in rank order.

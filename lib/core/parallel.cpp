@@ -97,7 +97,6 @@ Shard shard_of(Index n, int rank, int size) {
 
 SplitBatch::SplitBatch() : saved_(split) { split = true; }
 SplitBatch::~SplitBatch() { split = saved_; }
-bool batch_is_split() { return split; }
 
 void sum_rows(const float* rows, Index count, Index width, float* out) { sum_rows_impl(rows, count, width, out); }
 void sum_rows(const double* rows, Index count, Index width, double* out) { sum_rows_impl(rows, count, width, out); }

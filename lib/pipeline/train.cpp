@@ -137,6 +137,15 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
   const data::LabelledCells valid_set = data::load_mhsma(c.data_dir, "valid", c.part);
   const std::vector<std::int64_t> normal_rows = data::rows_with_label(train_set.labels, 0);
   if (normal_rows.empty()) fail(train_set.y_path + ": no normal cells to train on");
+  if (split) {  // every rank needs a group of images in every batch, the epoch's last one included
+    const auto cells = static_cast<Index>(normal_rows.size());
+    const Index smallest = cells % c.batch == 0 ? std::min(cells, c.batch) : cells % c.batch;
+    const Index groups = (smallest + kBatchGroup - 1) / kBatchGroup;
+    if (groups < procs.size())
+      fail("--distributed: the smallest batch (" + std::to_string(smallest) + " cells, " + std::to_string(groups) +
+           " groups of " + std::to_string(kBatchGroup) + ") cannot give each of the " + std::to_string(procs.size()) +
+           " ranks a group; use at most " + std::to_string(groups) + " ranks or another --batch");
+  }
   const data::InputTransform input = data::InputTransform::make(c.input_norm, train_set.cells);
   const data::AugmentOptions augment = data::parse_augment(c.augment);
 

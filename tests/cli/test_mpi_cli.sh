@@ -45,6 +45,7 @@ expect_mpi_error "ranks with other data refused" "rank 1 has other data files" \
   -np 1 "$MORPHOKD" --distributed mpi --threads 1 "${common[@]/$DATA/$WORK/other}" --out "$WORK/bad"
 check "refused run wrote nothing" test ! -e "$WORK/bad"
 expect_mpi_error only_train_score "only train and score run across processes" mpi 2 eval --run "$WORK/np1"
+expect_mpi_error empty_shard "cannot give each of the 4 ranks a group" mpi 4 "${common[@]}" --batch 12 --out "$WORK/e4"
 expect_mpi_error not_deterministic "--distributed: needs --deterministic on" mpi 2 --deterministic off "${common[@]}" --out "$WORK/nd"
 
 # A rank killed with SIGKILL mid-training: mpirun ends the job with an error within seconds.
