@@ -38,17 +38,22 @@ void ordered_sum(const T* rows, Index count, Index width, T* out) {
   }
 }
 
+// Every process's values of type T, concatenated in rank order.
+template <class T>
+std::vector<T> gather_values(std::span<const T> mine) {
+  const std::vector<std::byte> all = world().allgather(std::as_bytes(mine));
+  check(all.size() % sizeof(T) == 0, "gather: processes sent values of another type");
+  std::vector<T> out(all.size() / sizeof(T));
+  if (!out.empty()) std::memcpy(out.data(), all.data(), all.size());
+  return out;
+}
+
 template <class T>
 void sum_rows_impl(const T* rows, Index count, Index width, T* out) {
   if (!split || world().size() == 1) return ordered_sum(rows, count, width, out);
-  const auto bytes = static_cast<std::size_t>(count * width) * sizeof(T);
-  const std::vector<std::byte> all =
-      world().allgather(std::span<const std::byte>(reinterpret_cast<const std::byte*>(rows), bytes));
-  check(all.size() % (static_cast<std::size_t>(width) * sizeof(T)) == 0, "sum_rows: processes sent rows of another width");
-  const auto total = static_cast<Index>(all.size() / (static_cast<std::size_t>(width) * sizeof(T)));
-  std::vector<T> gathered(static_cast<std::size_t>(total * width));
-  if (!all.empty()) std::memcpy(gathered.data(), all.data(), all.size());
-  ordered_sum(gathered.data(), total, width, out);
+  const std::vector<T> gathered = gather_values(std::span<const T>(rows, static_cast<std::size_t>(count * width)));
+  check(gathered.size() % static_cast<std::size_t>(width) == 0, "sum_rows: processes sent rows of another width");
+  ordered_sum(gathered.data(), static_cast<Index>(gathered.size()) / width, width, out);
 }
 }  // namespace
 
@@ -80,12 +85,7 @@ Index batch_images(Index local) {
   return static_cast<Index>(all);
 }
 
-std::vector<double> gather_all(std::span<const double> mine) {
-  const std::vector<std::byte> all = world().allgather(std::as_bytes(mine));
-  std::vector<double> out(all.size() / sizeof(double));
-  if (!out.empty()) std::memcpy(out.data(), all.data(), all.size());
-  return out;
-}
+std::vector<double> gather_all(std::span<const double> mine) { return gather_values(mine); }
 
 Shard shard_of(Index n, int rank, int size) {
   check(size >= 1 && rank >= 0 && rank < size, "shard_of: rank outside the world");
