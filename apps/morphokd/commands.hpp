@@ -21,5 +21,7 @@ Action add_attack_command(CLI::App& app);
 Action add_localize_command(CLI::App& app);
 Action add_bench_command(CLI::App& app);
 Action add_verify_command(CLI::App& app);
+Action add_experiment_command(CLI::App& app);
+Action add_report_command(CLI::App& app);
 
 }  // namespace morphokd::cli

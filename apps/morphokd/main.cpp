@@ -51,7 +51,8 @@ int main(int argc, char** argv) {
       {"eval", cli::add_eval_command(app)},       {"score", cli::add_score_command(app)},
       {"info", cli::add_info_command(app)},       {"pretrain-teacher", cli::add_pretrain_command(app)},
       {"attack", cli::add_attack_command(app)},   {"localize", cli::add_localize_command(app)},
-      {"bench", cli::add_bench_command(app)},     {"verify", cli::add_verify_command(app)}};
+      {"bench", cli::add_bench_command(app)},     {"verify", cli::add_verify_command(app)},
+      {"experiment", cli::add_experiment_command(app)}, {"report", cli::add_report_command(app)}};
 
   try {
     app.parse(argc, argv);

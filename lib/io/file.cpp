@@ -79,8 +79,8 @@ void write_file_atomic(const std::string& path, std::span<const std::byte> bytes
   fsync_directory(dir);
 }
 
-StagedDirectory::StagedDirectory(const std::string& target) : target_(target) {
-  if (std::filesystem::exists(target_)) fail(target + ": already exists; choose a new output directory");
+StagedDirectory::StagedDirectory(const std::string& target, bool replace) : target_(target), replace_(replace) {
+  if (!replace && std::filesystem::exists(target_)) fail(target + ": already exists; choose a new output directory");
   const std::filesystem::path parent = target_.has_parent_path() ? target_.parent_path() : ".";
   std::error_code ec;
   std::filesystem::create_directories(parent, ec);
@@ -97,10 +97,21 @@ StagedDirectory::~StagedDirectory() {
 
 void StagedDirectory::commit() {
   std::error_code ec;
+  std::filesystem::path old;
+  if (replace_ && std::filesystem::exists(target_)) {
+    old = staging_.string() + ".old";
+    std::filesystem::rename(target_, old, ec);
+    if (ec) fail(target_.string() + ": cannot move the previous output aside: " + ec.message());
+  }
   std::filesystem::rename(staging_, target_, ec);
-  if (ec) fail(target_.string() + ": cannot move the finished output into place: " + ec.message());
+  if (ec) {
+    const std::string why = ec.message();
+    if (!old.empty()) std::filesystem::rename(old, target_, ec);  // the previous output stays
+    fail(target_.string() + ": cannot move the finished output into place: " + why);
+  }
   committed_ = true;
   fsync_directory(target_.has_parent_path() ? target_.parent_path().string() : ".");
+  if (!old.empty()) std::filesystem::remove_all(old, ec);
 }
 
 }  // namespace morphokd

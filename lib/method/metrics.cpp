@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "morphokd/error.hpp"
-#include "morphokd/random.hpp"
+#include "morphokd/method/stats.hpp"
 
 namespace morphokd::metrics {
 
@@ -49,9 +49,10 @@ std::vector<std::size_t> ascending(std::span<const double> scores) {
 
 // Mann-Whitney AUC over cells sorted by score, cell i counted weight[i] times: each
 // abnormal cell scores 1 per normal cell strictly below it and 1/2 per tied normal cell.
-// All sums are integers or halves, hence exact in double (up to 2^53 pairs).
+// All sums are integers or halves, hence exact in double (up to 2^53 pairs). NaN when the
+// weights leave one class only.
 double auc_sorted(const std::vector<std::size_t>& order, std::span<const double> scores,
-                  std::span<const std::uint8_t> labels, const std::vector<double>& weight) {
+                  std::span<const std::uint8_t> labels, std::span<const double> weight) {
   double normal_below = 0, abnormal_total = 0, wins = 0;
   for (std::size_t i = 0; i < order.size();) {
     double pos = 0, neg = 0;
@@ -63,16 +64,8 @@ double auc_sorted(const std::vector<std::size_t>& order, std::span<const double>
     abnormal_total += pos;
     i = j;
   }
+  if (abnormal_total == 0 || normal_below == 0) return std::numeric_limits<double>::quiet_NaN();
   return wins / (abnormal_total * normal_below);
-}
-
-// numpy.percentile's default ("linear"): position q * (n - 1) in the sorted values.
-double percentile(std::vector<double> v, double q) {
-  std::sort(v.begin(), v.end());
-  const double pos = q * static_cast<double>(v.size() - 1);
-  const auto lo = static_cast<std::size_t>(std::floor(pos));
-  const std::size_t hi = std::min(lo + 1, v.size() - 1);
-  return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
 }
 
 double ratio(double a, double b) { return b == 0 ? 0.0 : a / b; }
@@ -84,33 +77,26 @@ double roc_auc(std::span<const double> scores, std::span<const std::uint8_t> lab
   return auc_sorted(ascending(scores), scores, labels, std::vector<double>(scores.size(), 1.0));
 }
 
+double roc_auc(std::span<const double> scores, std::span<const std::uint8_t> labels, std::span<const double> weight) {
+  validate(scores, labels);
+  check(weight.size() == scores.size(), "metrics: " + std::to_string(weight.size()) + " weights for " +
+                                            std::to_string(scores.size()) + " cells");
+  for (double w : weight) check(w >= 0 && std::isfinite(w), "metrics: a weight is negative or not finite");
+  const double auc = auc_sorted(ascending(scores), scores, labels, weight);
+  check(!std::isnan(auc), "AUC needs both normal and abnormal cells with weight");
+  return auc;
+}
+
 std::pair<double, double> bootstrap_auc_ci(std::span<const double> scores, std::span<const std::uint8_t> labels,
                                            int resamples, std::uint64_t seed, double level) {
   require_both_classes(validate(scores, labels), "AUC");
-  check(resamples >= 1, "bootstrap: resamples must be >= 1, got " + std::to_string(resamples));
-  check(level > 0 && level < 1, "bootstrap: level must be in (0, 1), got " + std::to_string(level));
   // Sort once; a resample is then a vector of multiplicities, and its AUC (identical to
-  // roc_auc on the materialised resample) costs O(n) instead of O(n log n).
+  // roc_auc on the materialised resample) costs O(n) instead of O(n log n). A draw with one
+  // class only gives NaN and is redrawn.
   const std::vector<std::size_t> order = ascending(scores);
-  const std::uint64_t n = scores.size();
-  const std::uint64_t max_draws = 100 * static_cast<std::uint64_t>(resamples);
-  std::vector<double> aucs, weight(n);
-  aucs.reserve(static_cast<std::size_t>(resamples));
-  for (std::uint64_t draw = 0; aucs.size() < static_cast<std::size_t>(resamples); ++draw) {
-    check(draw < max_draws, "bootstrap: " + std::to_string(max_draws) + " draws gave only " +
-                                std::to_string(aucs.size()) + " resamples with both classes");
-    std::fill(weight.begin(), weight.end(), 0.0);
-    std::uint64_t abnormal = 0;
-    for (std::uint64_t j = 0; j < n; ++j) {
-      const auto k = static_cast<std::size_t>(uniform01(seed, draw * n + j) * static_cast<double>(n));
-      weight[k] += 1;
-      abnormal += labels[k];
-    }
-    if (abnormal == 0 || abnormal == n) continue;  // one class only: AUC undefined, redraw
-    aucs.push_back(auc_sorted(order, scores, labels, weight));
-  }
-  const double tail = (1 - level) / 2;
-  return {percentile(aucs, tail), percentile(aucs, 1 - tail)};
+  return stats::bootstrap_ci(
+      scores.size(), [&](std::span<const double> weight) { return auc_sorted(order, scores, labels, weight); },
+      resamples, seed, level);
 }
 
 Confusion confusion(std::span<const double> scores, std::span<const std::uint8_t> labels, double threshold,
@@ -159,7 +145,7 @@ double fit_threshold(const std::string& rule, std::span<const double> scores, st
     std::vector<double> normal;
     for (std::size_t i = 0; i < scores.size(); ++i)
       if (!labels[i]) normal.push_back(scores[i]);
-    return percentile(std::move(normal), xx / 100);
+    return stats::percentile(std::move(normal), xx / 100);
   }
   const bool f1 = rule == "f1";
   check(f1 || rule == "youden", "--threshold-rule: unknown rule " + quote(rule) + " (expected f1, youden or normal-pXX)");

@@ -1,14 +1,49 @@
 #include "morphokd/pipeline/detector.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <list>
 #include <map>
 
 #include "morphokd/data/augment.hpp"
 #include "morphokd/error.hpp"
+#include "morphokd/io/sha256.hpp"
 #include "morphokd/models/students.hpp"
 #include "morphokd/models/vgg16.hpp"
 
 namespace morphokd::pipeline {
+
+namespace {
+
+// The teacher memo (set_teacher_memo_budget): entries most recently used first.
+struct MemoEntry {
+  std::string key;
+  std::vector<Tensor> maps;
+  double bytes = 0;
+};
+double g_memo_budget = 0;
+std::list<MemoEntry> g_memo;
+
+double memo_bytes() {
+  double total = 0;
+  for (const MemoEntry& e : g_memo) total += e.bytes;
+  return total;
+}
+
+void memo_evict_to(double budget) {
+  while (!g_memo.empty() && memo_bytes() > budget) g_memo.pop_back();
+}
+
+}  // namespace
+
+void set_teacher_memo_budget(double bytes) {
+  check(bytes >= 0 && std::isfinite(bytes), "teacher memo: the budget must be >= 0 bytes");
+  g_memo_budget = bytes;
+  memo_evict_to(bytes);
+}
+
+double teacher_memo_budget() { return g_memo_budget; }
 
 Detector::Detector(models::Teacher teacher, std::unique_ptr<nn::Sequential> student, models::VggSpec student_spec,
                    method::DistillConfig distill, data::InputTransform input, method::ScoreRule rule)
@@ -90,6 +125,20 @@ void slice_maps(const std::vector<Tensor>& maps, Index begin, Index end, std::ve
 }
 
 std::vector<Tensor> Detector::cache_teacher_maps(const Tensor& raw_cells, const std::vector<int>& layers) {
+  std::string key;
+  if (g_memo_budget > 0) {  // everything the maps depend on
+    check(raw_cells.is_contiguous(), "cache_teacher_maps: cells must be contiguous");
+    char norm[64];
+    std::snprintf(norm, sizeof norm, "%.17g,%.17g", input_.mean, input_.std);
+    key = teacher_.sha256 + "|" + std::to_string(teacher_.channels) + "|" + input_.spec() + "|" + norm + "|" +
+          method::layers_string(layers) + "|" + raw_cells.shape().str() + "|" +
+          sha256_hex(std::as_bytes(std::span(raw_cells.data(), static_cast<std::size_t>(raw_cells.numel()))));
+    const auto hit = std::find_if(g_memo.begin(), g_memo.end(), [&](const MemoEntry& e) { return e.key == key; });
+    if (hit != g_memo.end()) {
+      g_memo.splice(g_memo.begin(), g_memo, hit);
+      return hit->maps;
+    }
+  }
   const Index n = raw_cells.dim(0);
   std::vector<Tensor> cache;
   for (Index b = 0; b < n; b += kBatch) {
@@ -99,6 +148,14 @@ std::vector<Tensor> Detector::cache_teacher_maps(const Tensor& raw_cells, const 
     if (cache.empty())
       for (const Tensor& m : maps) cache.push_back(Tensor::empty({n, m.dim(1), m.dim(2), m.dim(3)}));
     for (std::size_t c = 0; c < maps.size(); ++c) cache[c].slice(b, b + maps[c].dim(0)).copy_from(maps[c]);
+  }
+  if (g_memo_budget > 0) {
+    double bytes = 0;
+    for (const Tensor& m : cache) bytes += 4.0 * static_cast<double>(m.numel());
+    if (bytes <= g_memo_budget) {
+      g_memo.push_front({key, cache, bytes});
+      memo_evict_to(g_memo_budget);
+    }
   }
   return cache;
 }
@@ -113,6 +170,14 @@ std::vector<double> Detector::layer_terms(const Tensor& raw_cells, bool tta, con
   std::vector<double> scores(static_cast<std::size_t>(kBatch));
   std::vector<Tensor> t;
   const int variants = tta ? 4 : 1;
+  std::vector<std::vector<Tensor>> memo;  // [variant] the teacher's maps of all cells, through the memo
+  if (!teacher_cache && g_memo_budget > 0) {
+    Tensor flipped = Tensor::empty(raw_cells.shape());
+    for (int v = 0; v < variants; ++v) {
+      data::flip_cells(raw_cells, flipped, v);
+      memo.push_back(cache_teacher_maps(flipped, distill_.score_layers));
+    }
+  }
   for (Index b = 0; b < n; b += kBatch) {
     const Index e = std::min(n, b + kBatch);
     const Tensor raw = raw_cells.slice(b, e);
@@ -121,6 +186,7 @@ std::vector<double> Detector::layer_terms(const Tensor& raw_cells, bool tta, con
       data::flip_cells(raw, gray, v);
       input_.apply(gray);
       if (teacher_cache) slice_maps(*teacher_cache, b, e, t);
+      else if (!memo.empty()) slice_maps(memo[static_cast<std::size_t>(v)], b, e, t);
       else t = teacher_maps(gray, distill_.score_layers);
       const std::vector<Tensor> s = student_maps(gray, distill_.score_layers);
       method::anomaly_scores(s, t, distill_.lambda, std::span<double>(scores).first(static_cast<std::size_t>(e - b)), &rows);

@@ -183,8 +183,13 @@ std::string evaluate(const EvalOptions& o) {
       robust_text += "  eps " + fmt("%g", e) + ": AUC " + fmt("%.4f", a) + "\n";
     }
     if (figures_available())
-      write_curve_png((dir / ("robustness_" + o.split + ".png")).string(), eps, aucs, "FGSM epsilon (pixels in [0, 1])",
-                      o.split + " AUC", run.config.part + ": every cell attacked against its label");
+      write_chart_png((dir / ("robustness_" + o.split + ".png")).string(),
+                      {.title = run.config.part + ": every cell attacked against its label",
+                       .x_label = "FGSM epsilon (pixels in [0, 1])",
+                       .y_label = o.split + " AUC",
+                       .y_min = 0,
+                       .y_max = 1},
+                      {{.x = eps, .y = aucs}});
   }
   write_text((dir / ("scores_" + o.split + ".csv")).string(), csv);
   if (!o.audit.empty())  // one run: its score rule as calibrated on valid above

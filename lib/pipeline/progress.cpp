@@ -6,8 +6,15 @@
 
 namespace morphokd::pipeline {
 
+namespace {
+int g_alive = 0;  // bars alive now; bars are made and ended on the main thread only
+}  // namespace
+
 Progress::Progress(std::string label, long total, const char* unit)
-    : label_(std::move(label)), total_(total), unit_(unit), enabled_(::isatty(2) != 0), start_(std::chrono::steady_clock::now()) {}
+    : label_(std::move(label)), total_(total), unit_(unit), enabled_(g_alive++ == 0 && ::isatty(2) != 0),
+      start_(std::chrono::steady_clock::now()) {}
+
+Progress::~Progress() { --g_alive; }
 
 double Progress::seconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();

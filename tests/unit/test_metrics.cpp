@@ -157,6 +157,30 @@ BOOST_AUTO_TEST_CASE(matches_pair_counting_with_ties) {
   }
 }
 
+// Weighted AUC = pair counting on the cells repeated weight[i] times (a bootstrap draw).
+BOOST_AUTO_TEST_CASE(weighted_equals_repeated_cells) {
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> times(0, 3);
+  Scores s;
+  Labels y;
+  for (int trial = 0; trial < 20; ++trial) {
+    random_cells(rng, 120, 9, s, y);
+    Scores w(s.size()), rs;
+    Labels ry;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      w[i] = i < 2 ? 1 : times(rng);  // cells 0 and 1 keep both classes present
+      rs.insert(rs.end(), static_cast<std::size_t>(w[i]), s[i]);
+      ry.insert(ry.end(), static_cast<std::size_t>(w[i]), y[i]);
+    }
+    BOOST_TEST(std::abs(m::roc_auc(s, y, w) - auc_pairs(rs, ry)) < 1e-12);
+  }
+  const Scores two{0.1, 0.9};
+  const Labels ny{0, 1};
+  BOOST_CHECK_THROW(m::roc_auc(two, ny, Scores{1, 0}), morphokd::Error);   // no abnormal weight
+  BOOST_CHECK_THROW(m::roc_auc(two, ny, Scores{1, -1}), morphokd::Error);  // negative
+  BOOST_CHECK_THROW(m::roc_auc(two, ny, Scores{1}), morphokd::Error);      // length
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(errors)

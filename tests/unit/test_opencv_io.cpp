@@ -1,8 +1,10 @@
 // The OpenCV-backed parts: ONNX import against the torch.onnx fixture (tiny_vgg.*), image
-// folders (PNG files encoded here, independently of OpenCV) and augmentation. Built without
-// OpenCV, each checks the Error that says so instead.
+// folders (PNG files encoded here, independently of OpenCV), augmentation and figures (charts
+// decoded here with zlib and checked against the plot-area geometry). Built without OpenCV,
+// each checks the Error that says so instead.
 #define BOOST_TEST_MODULE opencv_io
 #include <unistd.h>
+#include <zlib.h>
 
 #include <array>
 #include <boost/test/unit_test.hpp>
@@ -11,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <numbers>
+#include <tuple>
 #include <vector>
 
 #include "support.hpp"
@@ -20,6 +23,7 @@
 #include "morphokd/io/file.hpp"
 #include "morphokd/models/onnx_import.hpp"
 #include "morphokd/models/vgg.hpp"
+#include "morphokd/pipeline/figures.hpp"
 #include "morphokd/random.hpp"
 #include "morphokd/runtime.hpp"
 
@@ -389,6 +393,359 @@ BOOST_AUTO_TEST_CASE(batch_errors) {
   expect_error([&] { data::augment_batch(in, out, o, 1, 0, std::vector<std::int64_t>{0}); }, {"1 sample ids", "batch of 2"});
   Tensor alias = in;
   expect_error([&] { data::augment_batch(in, alias, o, 1, 0, std::vector<std::int64_t>{0, 1}); }, {"alias"});
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------------
+BOOST_AUTO_TEST_SUITE(figures)
+
+namespace {
+
+using pipeline::BoxGroup;
+using pipeline::Chart;
+using pipeline::PlotArea;
+using pipeline::Rgb;
+using pipeline::Series;
+
+// --- reading the figures back: an 8-bit RGB PNG decoder over zlib, independent of OpenCV ---
+struct Picture {
+  int width = 0, height = 0;
+  std::vector<std::uint8_t> rgb;  // row-major, 3 bytes a pixel
+  Rgb at(int x, int y) const {
+    const std::uint8_t* p = rgb.data() + 3 * (static_cast<std::size_t>(y) * width + x);
+    return {p[0], p[1], p[2]};
+  }
+};
+
+std::uint32_t be32(const std::string& s, std::size_t at) {
+  std::uint32_t v = 0;
+  for (std::size_t k = 0; k < 4; ++k) v = (v << 8) | static_cast<unsigned char>(s[at + k]);
+  return v;
+}
+
+Picture read_picture(const fs::path& p) {
+  const std::vector<std::byte> bytes = read_file(p.string());
+  const std::string s(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  BOOST_REQUIRE(s.substr(0, 8) == std::string("\x89PNG\r\n\x1a\n", 8));
+  Picture pic;
+  std::string z;
+  for (std::size_t at = 8; at + 12 <= s.size(); at += 12 + be32(s, at)) {
+    const std::string type = s.substr(at + 4, 4), data = s.substr(at + 8, be32(s, at));
+    if (type == "IHDR") {
+      pic.width = static_cast<int>(be32(data, 0)), pic.height = static_cast<int>(be32(data, 4));
+      BOOST_REQUIRE_MESSAGE(data[8] == 8 && data[9] == 2 && data[12] == 0, "not 8-bit RGB, non-interlaced");
+    } else if (type == "IDAT") {
+      z += data;
+    }
+  }
+  const std::size_t stride = 3 * static_cast<std::size_t>(pic.width);
+  std::vector<unsigned char> raw(static_cast<std::size_t>(pic.height) * (stride + 1));
+  uLongf n = raw.size();
+  BOOST_REQUIRE(uncompress(raw.data(), &n, reinterpret_cast<const Bytef*>(z.data()), z.size()) == Z_OK &&
+                n == raw.size());
+  pic.rgb.resize(static_cast<std::size_t>(pic.height) * stride);
+  for (std::size_t y = 0; y < static_cast<std::size_t>(pic.height); ++y) {  // undo the per-row filters
+    const unsigned char filter = raw[y * (stride + 1)], *in = &raw[y * (stride + 1) + 1];
+    std::uint8_t* out = &pic.rgb[y * stride];
+    const std::uint8_t* up = y > 0 ? out - stride : nullptr;
+    for (std::size_t i = 0; i < stride; ++i) {
+      const int a = i >= 3 ? out[i - 3] : 0, b = up ? up[i] : 0, c = i >= 3 && up ? up[i - 3] : 0;
+      const int pa = std::abs(b - c), pb = std::abs(a - c), pc = std::abs(a + b - 2 * c);
+      const int predict[] = {0, a, b, (a + b) / 2, pa <= pb && pa <= pc ? a : pb <= pc ? b : c};
+      BOOST_REQUIRE(filter < 5);
+      out[i] = static_cast<std::uint8_t>(in[i] + predict[filter]);
+    }
+  }
+  return pic;
+}
+
+// Pixel p is colour c laid over white with a coverage of at least 0.35: c itself, or an
+// antialiased edge of a thin line in c (not the pale grid, not another palette colour).
+bool tinted(Rgb p, Rgb c) {
+  const int pv[] = {p.r, p.g, p.b}, cv[] = {c.r, c.g, c.b};
+  int k = 0;  // the channel where c differs most from white
+  for (int i = 1; i < 3; ++i) k = cv[i] < cv[k] ? i : k;
+  const double alpha = (255.0 - pv[k]) / (255 - cv[k]);
+  if (alpha < 0.35) return false;
+  for (int i = 0; i < 3; ++i)
+    if (std::fabs(pv[i] - (255 - alpha * (255 - cv[i]))) > 12) return false;
+  return true;
+}
+// Pixels of colour c in columns [x0, x1) and rows [y0, y1).
+int count(const Picture& p, Rgb c, int x0, int y0, int x1, int y1) {
+  int n = 0;
+  for (int y = std::max(0, y0); y < std::min(p.height, y1); ++y)
+    for (int x = std::max(0, x0); x < std::min(p.width, x1); ++x) n += tinted(p.at(x, y), c);
+  return n;
+}
+// Pixels of colour c within `r` pixels (square) of the data point (x, y).
+int count_near(const Picture& p, const PlotArea& a, double x, double y, Rgb c, int r = 2) {
+  const int cx = static_cast<int>(std::lround(a.column(x))), cy = static_cast<int>(std::lround(a.row(y)));
+  return count(p, c, cx - r, cy - r, cx + r + 1, cy + r + 1);
+}
+const Rgb kBlackRgb{0, 0, 0};
+
+Chart unit_chart() {
+  Chart c;
+  c.title = "AUC against epsilon", c.x_label = "epsilon", c.y_label = "AUC", c.y_min = 0, c.y_max = 1;
+  return c;
+}
+
+// The call must fail naming `path` and the words, leaving no file behind.
+template <class F>
+void expect_refused(F&& call, const fs::path& path, const std::vector<std::string>& words) {
+  try {
+    call();
+    BOOST_ERROR("no error; expected one mentioning '" << words.front() << "'");
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    BOOST_TEST(m.find('\n') == std::string::npos, "message spans lines: " << m);
+    for (const auto& w : words) BOOST_TEST(m.find(w) != std::string::npos, "message '" << m << "' lacks '" << w << "'");
+    BOOST_TEST(m.starts_with(path.string() + ": "), "message '" << m << "' does not start with the file");
+  }
+  BOOST_TEST(!fs::exists(path), path << " written despite the error");
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(nice_ticks_step_by_1_2_5) {
+  auto same = [](std::vector<double> got, std::vector<double> want) {
+    BOOST_REQUIRE_MESSAGE(got.size() == want.size(), got.size() << " ticks, expected " << want.size());
+    for (std::size_t i = 0; i < got.size(); ++i) BOOST_TEST(got[i] == want[i], boost::test_tools::tolerance(1e-12));
+  };
+  same(pipeline::nice_ticks(0, 1), {0, 0.2, 0.4, 0.6, 0.8, 1});
+  same(pipeline::nice_ticks(-0.05, 1.05), {0, 0.2, 0.4, 0.6, 0.8, 1});
+  same(pipeline::nice_ticks(0.45, 0.55), {0.46, 0.48, 0.5, 0.52, 0.54});
+  same(pipeline::nice_ticks(-0.0005, 0.0105), {0, 0.002, 0.004, 0.006, 0.008, 0.01});
+  same(pipeline::nice_ticks(-3, 1234), {0, 200, 400, 600, 800, 1000, 1200});
+  same(pipeline::nice_ticks(-7, -2), {-7, -6, -5, -4, -3, -2});
+  // Ranges of 1e-4 to 1e4 lying anywhere within 50 spans of 0: 3 to 11 ticks inside, evenly
+  // spaced by 1, 2 or 5 times a power of ten, no -0.
+  for (std::uint64_t i = 0; i < 500; ++i) {
+    const double span = std::pow(10.0, 8 * uniform01(4, i) - 4), lo = (uniform01(3, i) - 0.5) * 100 * span,
+                 hi = lo + span;
+    const std::vector<double> t = pipeline::nice_ticks(lo, hi);
+    BOOST_TEST_CONTEXT("[" << lo << ", " << hi << "]") {
+      BOOST_REQUIRE(t.size() >= 3u);
+      BOOST_TEST(t.size() <= 11u);
+      const double step = t[1] - t[0], mantissa = step / std::pow(10.0, std::floor(std::log10(step)));
+      BOOST_TEST((std::fabs(mantissa - 1) < 1e-6 || std::fabs(mantissa - 2) < 1e-6 || std::fabs(mantissa - 5) < 1e-6 ||
+                  std::fabs(mantissa - 10) < 1e-6),
+                 "step " << step);
+      BOOST_TEST((t.front() >= lo - 1e-9 * step && t.back() <= hi + 1e-9 * step));
+      for (std::size_t k = 1; k < t.size(); ++k) BOOST_TEST(std::fabs(t[k] - t[k - 1] - step) <= 1e-9 * step);
+      for (double v : t)
+        if (v == 0) BOOST_TEST(!std::signbit(v));
+    }
+  }
+  expect_error([] { pipeline::nice_ticks(1, 1); }, {"ticks", "lo < hi"});
+  expect_error([] { pipeline::nice_ticks(0, NAN); }, {"ticks", "lo < hi"});
+}
+
+BOOST_AUTO_TEST_CASE(chart_area_maps_data_onto_the_frame) {
+  // Fixed y range; x from the data with a 5% margin. The frame's corners are the range's ends.
+  const PlotArea a = pipeline::chart_area(unit_chart(), {{.x = {0, 0.5, 1}, .y = {0.2, 0.9, 0.4}}});
+  BOOST_TEST((a.width == 640 && a.height == 440));
+  BOOST_TEST(
+      (a.left > 40 && a.left < a.right && a.right < a.width && a.top > 20 && a.top < a.bottom && a.bottom < a.height));
+  BOOST_TEST((a.y_lo == 0 && a.y_hi == 1));
+  BOOST_TEST(a.x_lo == -0.05, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(a.x_hi == 1.05, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(a.column(a.x_lo) == a.left, boost::test_tools::tolerance(1e-9));
+  BOOST_TEST(a.column(a.x_hi) == a.right, boost::test_tools::tolerance(1e-9));
+  BOOST_TEST(a.row(0) == a.bottom, boost::test_tools::tolerance(1e-9));
+  BOOST_TEST(a.row(1) == a.top, boost::test_tools::tolerance(1e-9));
+  BOOST_TEST(a.row(0.25) == a.bottom - 0.25 * (a.bottom - a.top), boost::test_tools::tolerance(1e-9));
+
+  // y from the data, error bars included: [1 - 0.5, 3 + 1] widened by 5% of 3.5 each side.
+  Chart c = unit_chart();
+  c.y_min = c.y_max = NAN;
+  c.x_categories = {"pool2", "pool3", "pool4", "pool5"};
+  const PlotArea b = pipeline::chart_area(c, {{.x = {0, 3}, .y = {1, 3}, .err = {0.5, 1}}});
+  BOOST_TEST((b.x_lo == -0.5 && b.x_hi == 3.5));
+  BOOST_TEST(b.y_lo == 0.5 - 0.175, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(b.y_hi == 4 + 0.175, boost::test_tools::tolerance(1e-12));
+  // Only y_min fixed: the margin only on top.
+  c.y_min = 0;
+  BOOST_TEST(pipeline::chart_area(c, {{.x = {0, 3}, .y = {1, 3}}}).y_hi == 3.15, boost::test_tools::tolerance(1e-12));
+  // Many categories widen the image rather than crowd the names.
+  c.x_categories.assign(12, "student A");
+  const PlotArea wide = pipeline::chart_area(c, {{.x = {0, 11}, .y = {1, 3}}});
+  BOOST_TEST(wide.width > 640);
+  BOOST_TEST((wide.column(1) - wide.column(0)) >= 90);
+
+  // Box plots: groups at 0..k-1, y over every value (outliers included) with the margin.
+  const PlotArea box = pipeline::boxplot_area({{"a", {1, 2, 3}}, {"b", {-1, 9}}});
+  BOOST_TEST((box.x_lo == -0.5 && box.x_hi == 1.5));
+  BOOST_TEST(box.y_lo == -1.5, boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(box.y_hi == 9.5, boost::test_tools::tolerance(1e-12));
+}
+
+BOOST_AUTO_TEST_CASE(chart_png_draws_the_series_where_the_area_maps_them) {
+  TempDir tmp;
+  const fs::path path = tmp.path / "curve.png";
+  const std::vector<Series> two{{.name = "normal", .x = {0, 0.5, 1}, .y = {0.2, 0.9, 0.4}},
+                                {.name = "abnormal", .x = {0, 1}, .y = {0.8, 0.1}}};
+  if (!have_opencv())
+    return expect_error([&] { pipeline::write_chart_png(path.string(), unit_chart(), two); },
+                        {path.string(), "MORPHOKD_WITH_OPENCV=ON"});
+  pipeline::write_chart_png(path.string(), unit_chart(), two);
+  const PlotArea a = pipeline::chart_area(unit_chart(), two);
+  const Picture p = read_picture(path);
+  BOOST_REQUIRE((p.width == a.width && p.height == a.height));
+  // The frame is where the area says (its four sides, halfway along).
+  const int mid_x = (a.left + a.right) / 2, mid_y = (a.top + a.bottom) / 2;
+  BOOST_TEST((p.at(a.left, mid_y) == kBlackRgb && p.at(a.right, mid_y) == kBlackRgb));
+  BOOST_TEST((p.at(mid_x, a.top) == kBlackRgb && p.at(mid_x, a.bottom) == kBlackRgb));
+  // Each point's marker in its series' colour, where the mapping puts it and not mirrored.
+  const Rgb blue = pipeline::series_colour(0), orange = pipeline::series_colour(1);
+  BOOST_TEST(!(blue == orange));
+  for (std::size_t j = 0; j < 3; ++j) {
+    BOOST_TEST(count_near(p, a, two[0].x[j], two[0].y[j], blue) >= 9, "point " << j);
+    BOOST_TEST(count_near(p, a, two[0].x[j], 1 - two[0].y[j], blue, 4) == 0, "mirrored point " << j);
+  }
+  BOOST_TEST(count_near(p, a, 0, 0.8, orange) >= 9);
+  BOOST_TEST(count_near(p, a, 1, 0.1, orange) >= 9);
+  // Lines: halfway between the first two points.
+  BOOST_TEST(count_near(p, a, 0.25, 0.55, blue, 3) > 0);
+  BOOST_TEST(count(p, blue, 0, 0, p.width, p.height) > 200);
+  BOOST_TEST(count(p, orange, 0, 0, p.width, p.height) > 200);
+}
+
+BOOST_AUTO_TEST_CASE(legend_goes_where_the_data_is_not) {
+  TempDir tmp;
+  if (!have_opencv()) return;  // the case above checks the Error
+  // Data along the top and in the lower right: the lower-left quarter holds nothing but the legend,
+  // so both series' colours appear there only through it.
+  const fs::path path = tmp.path / "legend.png";
+  const std::vector<Series> s{{.name = "normal", .x = {0, 1}, .y = {0.95, 0.95}},
+                              {.name = "abnormal", .x = {0.8, 1}, .y = {0.05, 0.2}}};
+  pipeline::write_chart_png(path.string(), unit_chart(), s);
+  const PlotArea a = pipeline::chart_area(unit_chart(), s);
+  const Picture p = read_picture(path);
+  const int mid_x = (a.left + a.right) / 2, mid_y = (a.top + a.bottom) / 2;
+  for (std::size_t i = 0; i < 2; ++i)
+    BOOST_TEST(count(p, pipeline::series_colour(i), a.left, mid_y, mid_x, a.bottom) > 10, "series " << i);
+  // One unnamed series (the robustness curve): no legend, so nothing of its colour in an empty quarter.
+  const fs::path one = tmp.path / "one.png";
+  pipeline::write_chart_png(one.string(), unit_chart(), {{.x = {0, 1}, .y = {0.95, 0.9}}});
+  BOOST_TEST(count(read_picture(one), pipeline::series_colour(0), a.left + 1, mid_y, a.right, a.bottom) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(categories_and_error_bars) {
+  TempDir tmp;
+  if (!have_opencv()) return;
+  const fs::path path = tmp.path / "bars.png";
+  Chart c = unit_chart();
+  c.y_min = c.y_max = NAN;
+  c.x_categories = {"pool2", "pool3", "pool4", "pool5"};
+  // Side by side by fractional positions, error bars only, as for Fig. 5.
+  const std::vector<Series> s{
+      {.name = "normal", .x = {-0.1, 0.9, 1.9, 2.9}, .y = {1, 2, 3, 4}, .err = {0.5, 0.5, 1, 1}, .line = false},
+      {.name = "abnormal", .x = {0.1, 1.1, 2.1, 3.1}, .y = {2, 3, 5, 6}, .err = {1, 1, 1, 2}, .line = false}};
+  pipeline::write_chart_png(path.string(), c, s);
+  const PlotArea a = pipeline::chart_area(c, s);
+  const Picture p = read_picture(path);
+  BOOST_REQUIRE((p.width == a.width && p.height == a.height));
+  const Rgb blue = pipeline::series_colour(0), orange = pipeline::series_colour(1);
+  // Both ends of an error bar and its middle stretch, in the series colour.
+  BOOST_TEST(count_near(p, a, 1.9, 4, blue, 1) > 0);
+  BOOST_TEST(count_near(p, a, 1.9, 2, blue, 1) > 0);
+  BOOST_TEST(count_near(p, a, 1.9, 3.7, blue, 1) > 0);
+  BOOST_TEST(count_near(p, a, 3.1, 8, orange, 1) > 0);
+  BOOST_TEST(count_near(p, a, 3.1, 4, orange, 1) > 0);
+  // No line joins the points (line = false): nothing blue halfway between categories 1 and 2.
+  BOOST_TEST(count_near(p, a, 1.4, 2.5, blue, 3) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(chart_errors_name_the_file_and_write_nothing) {
+  TempDir tmp;
+  const fs::path path = tmp.path / "bad.png";
+  Chart four = unit_chart(), upside = unit_chart();
+  four.x_categories = {"a", "b", "c", "d"};
+  upside.y_min = 1, upside.y_max = 0;
+  struct Case {
+    Chart chart;
+    std::vector<Series> series;
+    std::vector<std::string> words;
+  };
+  if (!have_opencv())
+    return expect_refused([&] { pipeline::write_chart_png(path.string(), unit_chart(), {{.x = {0}, .y = {1}}}); }, path,
+                          {"MORPHOKD_WITH_OPENCV=ON"});
+  const std::vector<Case> cases{
+      {unit_chart(), {}, {"at least one series"}},
+      {unit_chart(), {{.x = {0}, .y = {1}}, {.name = "abnormal"}}, {"series 1 'abnormal'", "no points"}},
+      {unit_chart(), {{.x = {0, 1, 2}, .y = {1, 2}}}, {"series 0", "x has 3 values, y 2"}},
+      {unit_chart(), {{.x = {0, 1}, .y = {1, 2}, .err = {1}}}, {"err has 1 values, not 0 or 2"}},
+      {unit_chart(), {{.x = {0, 1}, .y = {1, NAN}}}, {"y[1] is not finite"}},
+      {unit_chart(), {{.x = {INFINITY, 1}, .y = {1, 2}}}, {"x[0] is not finite"}},
+      {unit_chart(), {{.x = {0, 1}, .y = {1, 2}, .err = {0.1, -0.1}}}, {"err[1] = -0.1 is negative"}},
+      {four, {{.x = {0, 4}, .y = {1, 2}}}, {"x[1] = 4 is outside the 4 categories (positions 0 to 3)"}},
+      {four, {{.x = {-0.6}, .y = {1}}}, {"x[0] = -0.6 is outside"}},
+      {upside, {{.x = {0}, .y = {1}}}, {"y_min 1 is not below y_max 0"}}};
+  for (const Case& c : cases)
+    expect_refused([&] { pipeline::write_chart_png(path.string(), c.chart, c.series); }, path, c.words);
+  // The geometry refuses the same input, naming the chart instead of a file.
+  const std::vector<Series> outside{{.x = {0, 4}, .y = {1, 2}}};
+  expect_error([&] { pipeline::chart_area(four, outside); }, {"chart: series 0", "outside the 4 categories"});
+}
+
+BOOST_AUTO_TEST_CASE(boxplot_draws_median_whiskers_and_outliers) {
+  TempDir tmp;
+  const fs::path path = tmp.path / "box.png";
+  // 1..9 with 30 and 31: quartiles 3.5 and 8.5 (numpy's linear percentile), median 6, upper fence
+  // 8.5 + 1.5 * 5 = 16, so the whisker ends at 9 and 30, 31 are outliers.
+  const std::vector<BoxGroup> groups{{"head normal", {31, 1, 2, 3, 4, 5, 6, 7, 8, 9, 30}, 0},
+                                     {"head abnormal", {10, 12, 14, 16, 18}, 1}};
+  if (!have_opencv())
+    return expect_error([&] { pipeline::write_boxplot_png(path.string(), "t", "y", groups); },
+                        {path.string(), "MORPHOKD_WITH_OPENCV=ON"});
+  pipeline::write_boxplot_png(path.string(), "Total loss", "loss", groups);
+  const PlotArea a = pipeline::boxplot_area(groups);
+  const Picture p = read_picture(path);
+  BOOST_REQUIRE((p.width == a.width && p.height == a.height));
+  const Rgb blue = pipeline::series_colour(0), orange = pipeline::series_colour(1);
+  // Down the middle of each box: the black median line where the mapping puts the median.
+  for (const auto& [g, q1, median, q3] : {std::tuple{0, 3.5, 6.0, 8.5}, std::tuple{1, 12.0, 14.0, 16.0}}) {
+    BOOST_TEST_CONTEXT("group " << g) {
+      const int c = static_cast<int>(std::lround(a.column(g)));
+      double sum = 0;
+      int n = 0;
+      for (int y = static_cast<int>(a.row(q3)) + 2; y <= static_cast<int>(a.row(q1)) - 2; ++y)
+        if (tinted(p.at(c, y), kBlackRgb)) sum += y, ++n;
+      BOOST_REQUIRE(n > 0);
+      BOOST_TEST(std::fabs(sum / n - a.row(median)) <= 2.0,
+                 "median drawn at row " << sum / n << ", expected " << a.row(median));
+      // The box edges at the quartiles, in the group's colour.
+      const Rgb colour = g == 0 ? blue : orange;
+      BOOST_TEST(count_near(p, a, g, q1, colour, 1) > 0);
+      BOOST_TEST(count_near(p, a, g, q3, colour, 1) > 0);
+    }
+  }
+  // Outliers as rings: colour around the value, hollow in the middle; whisker cap at 9, nothing between 9 and 30.
+  for (double v : {30.0, 31.0}) BOOST_TEST(count_near(p, a, 0, v, blue, 4) >= 6, "outlier " << v);
+  BOOST_TEST(!tinted(p.at(static_cast<int>(std::lround(a.column(0))), static_cast<int>(std::lround(a.row(30)))), blue));
+  BOOST_TEST(count_near(p, a, 0, 9, blue, 1) > 0);
+  BOOST_TEST(count_near(p, a, 0, 20, blue, 4) == 0);
+  // The second group: no outliers, whiskers to 10 and 18.
+  BOOST_TEST(count_near(p, a, 1, 10, orange, 1) > 0);
+  BOOST_TEST(count_near(p, a, 1, 18, orange, 1) > 0);
+  BOOST_TEST(count_near(p, a, 1, 21, orange, 4) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(boxplot_errors_name_the_file_and_write_nothing) {
+  TempDir tmp;
+  const fs::path path = tmp.path / "bad_box.png";
+  const auto write = [&](const std::vector<BoxGroup>& groups) {
+    pipeline::write_boxplot_png(path.string(), "t", "y", groups);
+  };
+  if (!have_opencv()) return expect_refused([&] { write({{"a", {1}}}); }, path, {"MORPHOKD_WITH_OPENCV=ON"});
+  expect_refused([&] { write({}); }, path, {"at least one group"});
+  const std::vector<BoxGroup> empty_group{{"head normal", {1, 2}}, {"head abnormal", {}}};
+  expect_refused([&] { write(empty_group); }, path, {"group 1 'head abnormal' has no values"});
+  expect_refused([&] { write({{"tail normal", {1, NAN}}}); }, path, {"group 0 'tail normal'", "value 1 is not finite"});
+  expect_error([&] { pipeline::boxplot_area({}); }, {"box plot", "at least one group"});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -16,10 +16,11 @@ void fsync_directory(const std::string& dir);
 
 // An output directory that appears complete or not at all: filled under
 // "{target}.partial-{pid}", renamed to `target` by commit(), removed if never committed.
-// Missing parent directories are created. Error: `target` already exists.
+// Missing parent directories are created. Error: `target` already exists, unless `replace`:
+// then commit() swaps the old `target` out and removes it.
 class StagedDirectory {
  public:
-  explicit StagedDirectory(const std::string& target);
+  explicit StagedDirectory(const std::string& target, bool replace = false);
   ~StagedDirectory();
   StagedDirectory(const StagedDirectory&) = delete;
   StagedDirectory& operator=(const StagedDirectory&) = delete;
@@ -28,7 +29,7 @@ class StagedDirectory {
 
  private:
   std::filesystem::path target_, staging_;
-  bool committed_ = false;
+  bool replace_, committed_ = false;
 };
 
 }  // namespace morphokd

@@ -11,6 +11,9 @@ namespace morphokd::metrics {
 // ROC AUC with abnormal as the positive class; tied scores count one half (scikit-learn's
 // roc_auc_score). Error if either class is absent.
 double roc_auc(std::span<const double> scores, std::span<const std::uint8_t> labels);
+// The same with cell i counted weight[i] times (a bootstrap draw's multiplicities): equal to
+// roc_auc of the cells repeated so. Error if either class has no weight.
+double roc_auc(std::span<const double> scores, std::span<const std::uint8_t> labels, std::span<const double> weight);
 
 // Percentile bootstrap CI of the AUC: `resamples` draws of n cells with replacement from
 // a counter-based stream of `seed`; draws with one class only are redrawn.

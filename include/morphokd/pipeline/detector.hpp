@@ -56,7 +56,8 @@ class Detector {
   // Guided backpropagation in both networks (nn::Module::set_guided).
   void set_guided(bool on);
 
-  // Teacher maps at `layers` of all raw cells, in batches: [N, C, H, W] per layer.
+  // Teacher maps at `layers` of all raw cells, in batches: [N, C, H, W] per layer. Read only:
+  // with the teacher memo on (below) they may be shared.
   std::vector<Tensor> cache_teacher_maps(const Tensor& raw_cells, const std::vector<int>& layers);
 
   nn::Sequential& student() { return *student_; }
@@ -82,6 +83,14 @@ class Detector {
   Tensor teacher_rgb_;  // a 3-channel teacher's input, kept for its backward pass
   std::unique_ptr<nn::FrozenForward> teacher_fwd_;  // null: the teacher has other modules
 };
+
+// Teacher maps depend on the teacher's weights, the input transform, the cells and the pools
+// only. With a budget > 0 (bytes), cache_teacher_maps keeps what it computes and gives it back
+// when the same teacher sees the same cells again, and layer_terms goes through it, so the
+// runs of an experiment compute each map once; least recently used maps go first. Same bits
+// as without (same batches). 0, the default: nothing is kept.
+void set_teacher_memo_budget(double bytes);
+double teacher_memo_budget();
 
 // Each critical pool must have the same shape in student and teacher (64x64 cells); an
 // Error naming `option` otherwise.
