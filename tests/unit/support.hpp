@@ -41,6 +41,18 @@ void expect_error(F&& call, const std::string& words) {
   expect_error(std::forward<F>(call), {words});
 }
 
+// True when the call throws an Error whose message contains `needle` (else the message is logged).
+bool throws_with(auto&& call, const std::string& needle) {
+  try {
+    call();
+  } catch (const Error& e) {
+    const bool ok = std::string(e.what()).find(needle) != std::string::npos;
+    if (!ok) BOOST_TEST_MESSAGE("message was: " << e.what());
+    return ok;
+  }
+  return false;
+}
+
 #define MORPHOKD_CHECK_GOLDEN(actual, file, name, tol)                                                   \
   do {                                                                                                   \
     const double rel_ = ::morphokd::test::checked_rel_error((actual), (file).tensor((name), "fixture"));        \

@@ -23,6 +23,7 @@
 #include "morphokd/pipeline/figures.hpp"
 #include "morphokd/pipeline/report.hpp"
 #include "morphokd/random.hpp"
+#include "support/oracles.hpp"
 
 namespace fs = std::filesystem;
 namespace p = morphokd::pipeline;
@@ -109,14 +110,7 @@ Fabricated fabricate(const fs::path& dir, const p::Cell& c, unsigned seed) {
     for (double t : terms) csv += "," + g17(t);
     csv += "\n";
   }
-  double wins = 0, pairs = 0;
-  for (std::size_t i = 0; i < f.scores.size(); ++i)
-    for (std::size_t j = 0; j < f.scores.size(); ++j)
-      if (f.labels[i] == 1 && f.labels[j] == 0) {
-        pairs += 1;
-        wins += f.scores[i] > f.scores[j] ? 1 : f.scores[i] == f.scores[j] ? 0.5 : 0;
-      }
-  f.test_auc = wins / pairs;
+  f.test_auc = morphokd::test::auc_pairs(f.scores, f.labels);
   const double threshold = 3.0;
   namespace m = morphokd::metrics;
   const json test = {{"n", f.scores.size()},

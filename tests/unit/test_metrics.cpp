@@ -13,7 +13,7 @@
 #include "morphokd/error.hpp"
 #include "morphokd/method/metrics.hpp"
 #include "morphokd/random.hpp"
-#include "support/oracles.hpp"
+#include "support.hpp"
 
 namespace m = morphokd::metrics;
 using Labels = std::vector<std::uint8_t>;
@@ -23,7 +23,9 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-using morphokd::test::auc_pairs;  // independent O(n^2) AUC, support/oracles.hpp
+using morphokd::test::auc_pairs;  // independent oracles, support/oracles.hpp
+using morphokd::test::np_percentile;
+using morphokd::test::throws_with;
 
 // Random cells with integer scores in [0, levels): many ties.
 void random_cells(std::mt19937& rng, std::size_t n, int levels, Scores& s, Labels& y) {
@@ -35,15 +37,6 @@ void random_cells(std::mt19937& rng, std::size_t n, int levels, Scores& s, Label
     s[i] = score(rng) + 0.5 * y[i] * (score(rng) % 3);  // mild separation, still tied
   }
   y[0] = 0, y[1] = 1;  // both classes always present
-}
-
-// numpy.percentile(v, 100 * q), written out independently.
-double np_percentile(Scores v, double q) {
-  std::sort(v.begin(), v.end());
-  const double pos = q * static_cast<double>(v.size() - 1);
-  const auto lo = static_cast<std::size_t>(pos);
-  if (lo + 1 >= v.size()) return v.back();
-  return v[lo] + (pos - static_cast<double>(lo)) * (v[lo + 1] - v[lo]);
 }
 
 // The MHSMA row as labelled cells, normal positive at threshold 0.5: 171 normal called
@@ -70,17 +63,6 @@ void check_mhsma(const m::Classification& r) {
   const double p = 171.0 / 199.0, q = 171.0 / 213.0;
   BOOST_TEST(std::abs(r.f1 - 2 * p * q / (p + q)) < 1e-15);
   BOOST_TEST(std::abs(r.gmean - std::sqrt(p * q)) < 1e-15);
-}
-
-bool throws_with(auto&& f, const std::string& needle) {
-  try {
-    f();
-  } catch (const morphokd::Error& e) {
-    const bool ok = std::string(e.what()).find(needle) != std::string::npos;
-    if (!ok) BOOST_TEST_MESSAGE("message was: " << e.what());
-    return ok;
-  }
-  return false;
 }
 
 }  // namespace

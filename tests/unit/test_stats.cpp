@@ -16,49 +16,21 @@
 #include "morphokd/method/metrics.hpp"
 #include "morphokd/method/stats.hpp"
 #include "morphokd/random.hpp"
-#include "support/oracles.hpp"
+#include "support.hpp"
 
 namespace st = morphokd::stats;
 using Labels = std::vector<std::uint8_t>;
 using Values = std::vector<double>;
+using morphokd::test::np_percentile;  // independent oracles, support/oracles.hpp
+using morphokd::test::throws_with;
+using morphokd::test::weighted_auc_pairs;
 
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-bool throws_with(auto&& f, const std::string& needle) {
-  try {
-    f();
-  } catch (const morphokd::Error& e) {
-    const bool ok = std::string(e.what()).find(needle) != std::string::npos;
-    if (!ok) BOOST_TEST_MESSAGE("message was: " << e.what());
-    return ok;
-  }
-  return false;
-}
-
 double rel(double actual, double expected) { return std::abs(actual - expected) / std::abs(expected); }
-
-// numpy.percentile(v, 100 * q), written out independently.
-double np_percentile(Values v, double q) {
-  std::sort(v.begin(), v.end());
-  const double pos = q * static_cast<double>(v.size() - 1);
-  const auto lo = static_cast<std::size_t>(pos);
-  if (lo + 1 >= v.size()) return v.back();
-  return v[lo] + (pos - static_cast<double>(lo)) * (v[lo + 1] - v[lo]);
-}
-
-// Weighted Mann-Whitney AUC by pair counting: cell i counted m[i] times; NaN with one class.
-double weighted_auc_pairs(const Values& s, const Labels& y, std::span<const double> m) {
-  double wins = 0, abnormal = 0, normal = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) (y[i] ? abnormal : normal) += m[i];
-  if (abnormal == 0 || normal == 0) return kNaN;
-  for (std::size_t i = 0; i < s.size(); ++i)
-    for (std::size_t j = 0; j < s.size(); ++j)
-      if (y[i] == 1 && y[j] == 0) wins += m[i] * m[j] * (s[i] > s[j] ? 1.0 : s[i] == s[j] ? 0.5 : 0.0);
-  return wins / (abnormal * normal);
-}
 
 }  // namespace
 
