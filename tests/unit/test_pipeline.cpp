@@ -145,7 +145,8 @@ BOOST_AUTO_TEST_CASE(students_line_up_with_the_teacher) {
       if (p->value.rank() == 1) BOOST_TEST(pname.find("features.") == 0u);
   }
   Index conv = 0;
-  for (auto& [pname, p] : models::vgg_features(models::student_spec("B"), 3)->named_parameters())
+  const auto b = models::vgg_features(models::student_spec("B"), 3);  // alive while its parameters are read
+  for (auto& [pname, p] : b->named_parameters())
     if (p->value.rank() == 4) conv += p->value.numel();
   BOOST_TEST(conv == 343728);  // METHOD.md
   expect_error([] { models::student_spec("D"); }, "--student: unknown student 'D'");
