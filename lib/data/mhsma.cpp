@@ -10,8 +10,13 @@
 
 namespace morphokd::data {
 
+const std::vector<std::string>& parts() {
+  static const std::vector<std::string> names{"head", "vacuole", "acrosome", "tail"};
+  return names;
+}
+
 std::string check_part(const std::string& part) {
-  if (part == "head" || part == "vacuole" || part == "acrosome" || part == "tail") return part;
+  if (std::find(parts().begin(), parts().end(), part) != parts().end()) return part;
   fail("--part: unknown part " + quote(part) + " (expected head, vacuole, acrosome or tail)");
 }
 

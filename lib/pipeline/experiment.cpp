@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "morphokd/data/mhsma.hpp"
 #include "morphokd/error.hpp"
 #include "morphokd/io/file.hpp"
 #include "morphokd/io/sha256.hpp"
@@ -107,20 +108,18 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 // Trains (or resumes) and evaluates one cell, then marks it finished.
 void run_cell(const Experiment& e, const Cell& c, const std::string& out) {
   const fs::path dir = cell_dir(out, c);
+  const CoutToFile log(fs::path(out) / "runs" / (c.name + ".log"));
   const auto start = std::chrono::steady_clock::now();
-  {
-    CoutToFile log(fs::path(out) / "runs" / (c.name + ".log"));
-    bool trained = false;
-    try {
-      trained = read_run(dir.string()).config.epochs == c.config.epochs;
-    } catch (const Error&) {  // absent or unfinished: train, resuming whatever is there
-    }
-    if (!trained) train(c.config, dir.string(), fs::exists(dir));
+  bool trained = false;  // the name is the configuration's hash: a finished run here is this cell's
+  try {
+    read_run(dir.string());
+    trained = true;
+  } catch (const Error&) {  // absent or unfinished: train, resuming whatever is there
   }
+  if (!trained) train(c.config, dir.string(), fs::exists(dir));
   const double train_seconds = seconds_since(start);
   json cell = {{"name", c.name}, {"studies", c.studies}, {"axes", c.axes}, {"train_seconds", train_seconds}};
   for (const char* split : {"valid", "test"}) {
-    CoutToFile log(fs::path(out) / "runs" / (c.name + ".log"));
     EvalOptions o;
     o.run_dirs = {dir.string()};
     o.split = split;
@@ -261,7 +260,7 @@ void run_experiment(const ExperimentOptions& o) {
   std::cout << std::endl;
   // Cells of one part run one after another, so the teacher memo holds their shared maps.
   std::vector<const Cell*> order;
-  for (const char* part : {"head", "vacuole", "acrosome", "tail"})
+  for (const std::string& part : data::parts())
     for (const Cell& c : e.cells)
       if (c.config.part == part) order.push_back(&c);
   const TeacherMemo memo(kMemoBytes);

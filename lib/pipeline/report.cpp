@@ -9,6 +9,7 @@
 #include <string_view>
 #include <tuple>
 
+#include "morphokd/data/mhsma.hpp"
 #include "morphokd/error.hpp"
 #include "morphokd/io/file.hpp"
 #include "morphokd/method/distill.hpp"
@@ -26,7 +27,6 @@ using nlohmann::json;
 
 namespace {
 
-const std::vector<std::string> kParts{"head", "vacuole", "acrosome", "tail"};
 // METHOD.md: the paper's test AUC, and the supervised MHSMA results it quotes (MHSMA README).
 const std::map<std::string, double> kPaperAuc{{"head", 70.4}, {"vacuole", 87.6}, {"acrosome", 71.1}};
 const std::map<std::string, double> kJavadi2019{{"head", 77.80}, {"vacuole", 88.08}, {"acrosome", 83.89}};
@@ -154,7 +154,7 @@ class Report {
   std::vector<std::pair<std::string, std::vector<const CellResult*>>> by_part(const Study& s) {
     std::vector<std::pair<std::string, std::vector<const CellResult*>>> out;
     const std::vector<const Cell*> cells = study_cells(e_, s.name);
-    for (const std::string& part : kParts) {
+    for (const std::string& part : data::parts()) {
       std::vector<const CellResult*> rs;
       for (const Cell* c : cells)
         if (c->config.part == part) rs.push_back(&result(c));
@@ -365,7 +365,7 @@ std::string Report::sweep(const Study& s, const std::string& title, bool paramet
     params[label] = result(c).parameters;
   }
   std::vector<std::string> parts;
-  for (const std::string& p : kParts)
+  for (const std::string& p : data::parts())
     for (const auto& [label, by] : cells)
       if (by.count(p) && std::find(parts.begin(), parts.end(), p) == parts.end()) parts.push_back(p);
   std::vector<std::string> head{"setting"};

@@ -12,6 +12,8 @@ namespace morphokd::data {
 
 // head, vacuole, acrosome, tail; anything else is an Error naming --part.
 std::string check_part(const std::string& part);
+// MHSMA's parts in the paper's order: head, vacuole, acrosome, tail.
+const std::vector<std::string>& parts();
 std::string check_split(const std::string& split);  // train, valid, test
 
 struct LabelledCells {
