@@ -4,7 +4,7 @@
 # used only to regenerate golden fixtures and for side-by-side benchmarks.
 set -euo pipefail
 packages=(build-essential cmake git file ca-certificates
-          zlib1g-dev libeigen3-dev libdnnl-dev libopencv-dev libboost-dev libboost-test-dev nlohmann-json3-dev libcli11-dev libfmt-dev
+          zlib1g-dev libeigen3-dev libdnnl-dev ocl-icd-opencl-dev libopencv-dev libboost-dev libboost-test-dev nlohmann-json3-dev libcli11-dev libfmt-dev
           libbenchmark-dev libopenmpi-dev openmpi-bin dataset-fashion-mnist)
 [ "${WITH_TORCH:-0}" = 1 ] && packages+=(python3-torch python3-torchvision python3-numpy)
 if [ "${1:-}" = --list ]; then

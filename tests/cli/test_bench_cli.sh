@@ -6,11 +6,15 @@ MORPHOKD=$1 DATA=$2 WORK=$3
 rm -rf "$WORK" && mkdir -p "$WORK"
 . "$(dirname "$0")/harness.sh"
 
-# has_keys FILE: one line holding every key the README documents, a positive img_per_s.
+# has_keys FILE: one line holding every key the README documents, a positive img_per_s
+# (below 1 img/s is fine: CI runs this next to cli_mpi on 2 cores). Prints why it fails.
 has_keys() {
-  [ "$(wc -l <"$1")" -eq 1 ] || return 1
-  for k in what img_per_s gflops peak_fraction threads isa peak_rss_mb; do grep -q "\"$k\":" "$1" || return 1; done
-  ! grep -q '"img_per_s":0[,.]' "$1"
+  [ "$(wc -l <"$1")" -eq 1 ] || { echo "not one line: $(head -3 "$1")"; return 1; }
+  for k in what img_per_s gflops peak_fraction threads isa peak_rss_mb; do
+    grep -q "\"$k\":" "$1" || { echo "no \"$k\" in $(cat "$1")"; return 1; }
+  done
+  local rate; rate=$(sed -E 's/.*"img_per_s":([^,}]*).*/\1/' "$1")
+  awk -v r="$rate" 'BEGIN { exit !(r + 0 > 0) }' || { echo "img_per_s is $rate"; return 1; }
 }
 for w in teacher_fwd score train_step fgsm; do
   check "bench $w" "$MORPHOKD" --threads 2 bench --what $w --batch 2 --iters 1 --json
