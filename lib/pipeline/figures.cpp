@@ -323,35 +323,40 @@ std::vector<cv::Point2d> data_samples(const PlotArea& a, const std::vector<Serie
   return out;
 }
 
-// The legend: entries of a sample line and/or dot and the name, in the inner corner of the
-// plot area (upper right, upper left, lower right, lower left, first on ties) covering the fewest samples.
-void draw_legend(cv::Mat& img, const PlotArea& a, const std::vector<Series>& series,
-                 const std::vector<cv::Point2d>& samples) {
-  std::vector<std::string> names;
+// The legend's box: the inner corner of the plot area (upper right, upper left, lower right,
+// lower left) that covers no data sample, else outside, right of the plot area, so that no
+// data is hidden (the caller widens the image to `box.br().x + inset`).
+constexpr int kLegendSwatch = 24, kLegendInset = 8;
+cv::Rect legend_box(const PlotArea& a, const std::vector<std::string>& names, const std::vector<cv::Point2d>& samples) {
   int text_w = 0;
-  for (std::size_t i = 0; i < series.size(); ++i) {
-    names.push_back(series[i].name.empty() ? "series " + std::to_string(i) : series[i].name);
-    text_w = std::max(text_w, text_width(names.back(), kSmall));
-  }
-  const int swatch = 24, inset = 8, w = 8 + swatch + 8 + text_w + 10, h = 6 + kLine * static_cast<int>(names.size()) + 4;
-  const int xs[] = {a.right - inset - w, a.left + inset}, ys[] = {a.top + inset, a.bottom - inset - h};
-  cv::Rect best;
-  std::size_t fewest = SIZE_MAX;
+  for (const std::string& n : names) text_w = std::max(text_w, text_width(n, kSmall));
+  const int w = 8 + kLegendSwatch + 8 + text_w + 10, h = 6 + kLine * static_cast<int>(names.size()) + 4;
+  const int xs[] = {a.right - kLegendInset - w, a.left + kLegendInset}, ys[] = {a.top + kLegendInset, a.bottom - kLegendInset - h};
   for (int yi : {0, 1})
     for (int xi : {0, 1}) {
       const cv::Rect box(xs[xi], ys[yi], w, h);
-      const auto covered = static_cast<std::size_t>(std::count_if(
-          samples.begin(), samples.end(), [&](const cv::Point2d& p) { return box.contains(pixel(p.x, p.y)); }));
-      if (covered < fewest) fewest = covered, best = box;
+      if (std::none_of(samples.begin(), samples.end(), [&](const cv::Point2d& p) { return box.contains(pixel(p.x, p.y)); }))
+        return box;
     }
-  cv::rectangle(img, best, kWhite, cv::FILLED);
-  cv::rectangle(img, best, kMuted, 1);
+  return {a.right + kLegendInset, a.top, w, h};
+}
+
+std::vector<std::string> legend_names(const std::vector<Series>& series) {
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < series.size(); ++i) names.push_back(series[i].name.empty() ? "series " + std::to_string(i) : series[i].name);
+  return names;
+}
+
+// The legend: per series a sample line and/or dot and the name.
+void draw_legend(cv::Mat& img, const cv::Rect& box, const std::vector<Series>& series, const std::vector<std::string>& names) {
+  cv::rectangle(img, box, kWhite, cv::FILLED);
+  cv::rectangle(img, box, kMuted, 1);
   for (std::size_t i = 0; i < series.size(); ++i) {
-    const int r = best.y + 6 + kLine * static_cast<int>(i) + kLine / 2, x0 = best.x + 8;
+    const int r = box.y + 6 + kLine * static_cast<int>(i) + kLine / 2, x0 = box.x + 8;
     const cv::Scalar c = bgr(series_colour(i));
-    if (series[i].line) cv::line(img, {x0, r}, {x0 + swatch, r}, c, 2, cv::LINE_AA);
-    if (series[i].points) cv::circle(img, {x0 + swatch / 2, r}, 4, c, cv::FILLED, cv::LINE_AA);
-    text(img, names[i], x0 + swatch + 8, r + 5, kSmall, Align::left);
+    if (series[i].line) cv::line(img, {x0, r}, {x0 + kLegendSwatch, r}, c, 2, cv::LINE_AA);
+    if (series[i].points) cv::circle(img, {x0 + kLegendSwatch / 2, r}, 4, c, cv::FILLED, cv::LINE_AA);
+    text(img, names[i], x0 + kLegendSwatch + 8, r + 5, kSmall, Align::left);
   }
 }
 
@@ -393,16 +398,19 @@ void write_fgsm_png(const std::string& path, const float* x, const float* grad, 
 
 void write_chart_png(const std::string& path, const Chart& chart, const std::vector<Series>& series) {
   const PlotArea a = chart_area_at(path, chart, series);
-  cv::Mat img(a.height, a.width, CV_8UC3, kWhite);
+  std::vector<cv::Point2d> samples = data_samples(a, series);
+  const double diag_lo = std::max(a.x_lo, a.y_lo), diag_hi = std::min(a.x_hi, a.y_hi);
+  const bool diagonal = chart.diagonal && diag_lo < diag_hi;
+  if (diagonal) sample_segment(samples, {a.column(diag_lo), a.row(diag_lo)}, {a.column(diag_hi), a.row(diag_hi)});
+  const bool legend = series.size() > 1 || !series[0].name.empty();
+  const std::vector<std::string> names = legend_names(series);
+  const cv::Rect box = legend ? legend_box(a, names, samples) : cv::Rect();
+  cv::Mat img(a.height, std::max(a.width, box.br().x + kLegendInset), CV_8UC3, kWhite);
   const bool numeric = chart.x_categories.empty();
   draw_axes(img, a, {chart.title, chart.x_label, chart.y_label,
                      numeric ? numeric_ticks(a.x_lo, a.x_hi) : category_ticks(chart.x_categories), numeric});
   PlotCanvas canvas(img, a);
-  std::vector<cv::Point2d> samples = data_samples(a, series);
-  if (const double lo = std::max(a.x_lo, a.y_lo), hi = std::min(a.x_hi, a.y_hi); chart.diagonal && lo < hi) {
-    dashed_line(canvas.roi, canvas.at(lo, lo), canvas.at(hi, hi), kMuted);
-    sample_segment(samples, {a.column(lo), a.row(lo)}, {a.column(hi), a.row(hi)});
-  }
+  if (diagonal) dashed_line(canvas.roi, canvas.at(diag_lo, diag_lo), canvas.at(diag_hi, diag_hi), kMuted);
   for (std::size_t i = 0; i < series.size(); ++i) {
     const Series& s = series[i];
     const cv::Scalar c = bgr(series_colour(i));
@@ -421,7 +429,7 @@ void write_chart_png(const std::string& path, const Chart& chart, const std::vec
       for (std::size_t j = 0; j < s.x.size(); ++j)
         cv::circle(canvas.roi, canvas.at(s.x[j], s.y[j]), 4, c, cv::FILLED, cv::LINE_AA);
   }
-  if (series.size() > 1 || !series[0].name.empty()) draw_legend(img, a, series, samples);
+  if (legend) draw_legend(img, box, series, names);
   write_png(path, img);
 }
 

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string_view>
 #include <tuple>
@@ -165,8 +166,15 @@ class Report {
   std::string figure(const std::string& file, const std::string& caption) const {
     return figures_available() ? "![" + caption + "](" + file + ")\n\n" : "(" + caption + ": this morphokd was built without OpenCV, no PNG.)\n\n";
   }
+  // Names the study and its epochs: a study may train for fewer epochs than the others.
   std::string source(const Study& s) const {
-    return "Cells: study `" + s.name + "` (" + std::to_string(study_cells(e_, s.name).size()) + " cells, see Commands).\n\n";
+    const std::vector<const Cell*> cells = study_cells(e_, s.name);
+    std::set<int> epochs;
+    for (const Cell* c : cells) epochs.insert(c->config.epochs);
+    const std::string span = epochs.size() == 1 ? std::to_string(*epochs.begin())
+                                                : std::to_string(*epochs.begin()) + "–" + std::to_string(*epochs.rbegin());
+    return "Cells: study `" + s.name + "` (" + std::to_string(cells.size()) + (cells.size() == 1 ? " cell, " : " cells, ") + span +
+           (span == "1" ? " epoch" : " epochs") + ", see Commands).\n\n";
   }
 
   std::string table2(const Study& s);

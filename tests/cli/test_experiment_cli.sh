@@ -25,6 +25,10 @@ config "0.01, 1, 0.1" >"$WORK/exp3.json"
 
 check "--dry-run lists 2 cells" bash -c "'$MORPHOKD' experiment --config '$WORK/exp.json' --out '$OUT' --dry-run | tail -1 | grep -qx '2 cells in 2 studies, 2 epochs in all'"
 check "--dry-run writes nothing" test ! -e "$OUT"
+# The shipped files parse, with the cell and epoch counts the README states.
+SHIPPED="$(dirname "$0")/../../data/experiments"
+check "smoke.json: 11 cells" bash -c "'$MORPHOKD' experiment --config '$SHIPPED/smoke.json' --data '$DATA' --out '$OUT' --dry-run | tail -1 | grep -qx '11 cells in 5 studies, 11 epochs in all'"
+check "paper.json: 51 cells" bash -c "'$MORPHOKD' experiment --config '$SHIPPED/paper.json' --data '$DATA' --out '$OUT' --dry-run | tail -1 | grep -qx '51 cells in 5 studies, 531 epochs in all'"
 check "experiment: 2 studies" "$MORPHOKD" --threads 2 experiment --config "$WORK/exp.json" --data "$DATA" --out "$OUT"
 cp "$WORK/last.log" "$WORK/first.log"
 check "3 cells declared, 2 trained (one shared)" grep -q "^2 cells in 2 studies$" "$WORK/first.log"
@@ -86,6 +90,7 @@ R="$OUT/report/report.md"
 for label in "## Table 2" "## Table 3" "## Table 4" "## Fig. 5" "## Fig. 13 and Table 5" "## ROC" "## Table 6" "## Commands"; do
   check "report has $label" grep -qF "$label" "$R"
 done
+check "report names each study's cells and epochs" grep -qF 'Cells: study `main` (1 cell, 1 epoch, see Commands)' "$R"
 check "Table 6 lists the three λ" bash -c "grep -c '^| lambda ' '$R' | grep -qx 3"
 for png in roc.png fig5_head.png fig13_head.png; do
   check "$png is a PNG" bash -c "head -c 8 '$OUT/report/$png' | od -An -tx1 | grep -q '89 50 4e 47 0d 0a 1a 0a'"

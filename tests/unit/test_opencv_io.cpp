@@ -627,6 +627,15 @@ BOOST_AUTO_TEST_CASE(legend_goes_where_the_data_is_not) {
   const int mid_x = (a.left + a.right) / 2, mid_y = (a.top + a.bottom) / 2;
   for (std::size_t i = 0; i < 2; ++i)
     BOOST_TEST(count(p, pipeline::series_colour(i), a.left, mid_y, mid_x, a.bottom) > 10, "series " << i);
+  BOOST_TEST(p.width == a.width);
+  // Data in all four corners: the legend goes right of the plot area, the image widened for it.
+  const fs::path crowded = tmp.path / "crowded.png";
+  const std::vector<Series> c{{.name = "top", .x = {0, 1}, .y = {0.95, 0.95}}, {.name = "bottom", .x = {0, 1}, .y = {0.05, 0.05}}};
+  pipeline::write_chart_png(crowded.string(), unit_chart(), c);
+  const Picture q = read_picture(crowded);
+  BOOST_TEST(q.width > a.width);
+  for (std::size_t i = 0; i < 2; ++i)
+    BOOST_TEST(count(q, pipeline::series_colour(i), a.right + 1, a.top, q.width, a.bottom) > 10, "series " << i);
   // One unnamed series (the robustness curve): no legend, so nothing of its colour in an empty quarter.
   const fs::path one = tmp.path / "one.png";
   pipeline::write_chart_png(one.string(), unit_chart(), {{.x = {0, 1}, .y = {0.95, 0.9}}});
