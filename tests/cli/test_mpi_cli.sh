@@ -9,6 +9,12 @@ rm -rf "$WORK" && mkdir -p "$WORK"
 . "$(dirname "$0")/harness.sh"
 # CI machines run as root; containers often forbid the shared-memory transport's single-copy mode.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+# Under the asan preset: OpenMPI's own leaks suppressed by library. Matching needs whole stacks
+# (the slow unwinder) and its plugins kept loaded, else their frames are "<unknown module>".
+if [ -n "${ASAN_OPTIONS:-}" ]; then
+  export ASAN_OPTIONS="$ASAN_OPTIONS:fast_unwind_on_malloc=0" OMPI_MCA_mca_base_component_disable_dlclose=1
+  export LSAN_OPTIONS="suppressions=$(cd "$(dirname "$0")" && pwd)/lsan_openmpi.supp:print_suppressions=0"
+fi
 mpi() { local n=$1; shift; mpirun --oversubscribe -np "$n" "$MORPHOKD" --distributed mpi --threads 1 "$@"; }
 # Targets recomputed per shard (no cache), so each rank's teacher runs on its own images only.
 common=(train --part head --data "$DATA" --teacher random:0 --student B --augment none --cache-limit-gb 0 --no-shuffle --steps 5)
