@@ -38,6 +38,13 @@ struct alignas(64) CacheLine {
 };
 inline std::size_t lines_for(std::size_t bytes) { return (bytes + sizeof(CacheLine) - 1) / sizeof(CacheLine); }
 
+// A 3x3, stride-1, pad-1 convolution. prop_kind forward_training everywhere, the frozen chain
+// included: oneDNN picks its kernel by prop_kind (on AVX512-BF16 CPUs brgconv for inference,
+// jit for training), and the chain must run the module path's kernel to give its bits.
+dnnl::convolution_forward::primitive_desc conv_fwd_pd(const memory::dims& x, const memory::dims& w,
+                                                      const memory::dims& y, bool bias,
+                                                      const dnnl::primitive_attr& attr = {});
+
 std::string key_of(const char* op, std::initializer_list<memory::dims> shapes, std::uint64_t flags = 0);
 void log_kernel(const std::string& key, const std::string& impl);
 

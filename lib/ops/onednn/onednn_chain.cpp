@@ -1,5 +1,5 @@
-// ops::InferenceChain on oneDNN: one forward_inference primitive per stage, conv + bias +
-// ReLU fused through a post-op, the layouts oneDNN picks kept from stage to stage.
+// ops::InferenceChain on oneDNN: one primitive per stage, conv + bias + ReLU fused through a
+// post-op, the layouts oneDNN picks kept from stage to stage.
 #include <algorithm>
 #include <string>
 
@@ -13,11 +13,35 @@ using namespace detail;
 using dnnl::algorithm;
 using dnnl::prop_kind;
 
+namespace {
+
+// The conv stage's primitive: the kernel Conv2d's forward runs for this shape (so the chain's
+// outputs are its bits), with the ReLU as a post-op when that kernel takes one; else without,
+// and the ReLU becomes a step of its own.
+dnnl::convolution_forward::primitive_desc matching_conv(const memory::dims& x, const memory::dims& w,
+                                                        const memory::dims& y, bool bias, bool relu) {
+  auto plain_pd = conv_fwd_pd(x, w, y, bias);
+  if (!relu) return plain_pd;
+  dnnl::post_ops po;
+  po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(po);
+  auto pd = conv_fwd_pd(x, w, y, bias, attr);
+  do {
+    if (pd.impl_info_str() == plain_pd.impl_info_str() && pd.src_desc() == plain_pd.src_desc() &&
+        pd.weights_desc() == plain_pd.weights_desc() && pd.dst_desc() == plain_pd.dst_desc())
+      return pd;
+  } while (pd.next_impl());
+  return plain_pd;
+}
+
+}  // namespace
+
 struct ChainPlan::Impl {
   struct Step {
     dnnl::primitive prim;
     std::unordered_map<int, memory> args;  // bound once; src/dst (a reorder's from/to) in the ping-pong buffers
-    int stage = -1;                        // the stage whose output this step completes; -1: a reorder
+    int stage = -1;                        // the stage whose output this step completes; -1: none (a reorder, a conv before its ReLU)
     memory::desc dst;
     Shape shape;                           // the stage's output, NCHW
     dnnl::reorder to_plain;                // built when the stage is first tapped
@@ -48,17 +72,8 @@ ChainPlan::ChainPlan(const std::vector<ops::ChainStage>& stages, const Shape& in
     const ops::ChainStage& st = stages[s];
     if (st.weight) {
       const memory::dims wd = dims_of(*st.weight), yd{d[0], wd[0], d[2], d[3]};
-      dnnl::primitive_attr attr;
-      if (st.relu) {
-        dnnl::post_ops po;
-        po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
-        attr.set_post_ops(po);
-      }
-      const memory::desc bd = st.bias ? plain({wd[0]}) : memory::desc();
-      const dnnl::convolution_forward::primitive_desc pd(
-          dnnl::convolution_forward::desc(prop_kind::forward_inference, algorithm::convolution_direct, any(d), any(wd),
-                                          bd, any(yd), {1, 1}, {1, 1}, {1, 1}),
-          attr, ctx().eng);
+      auto pd = matching_conv(d, wd, yd, st.bias != nullptr, st.relu);
+      const bool fused = st.relu && pd.get_primitive_attr().get_post_ops().len() == 1;
       if (pd.src_desc() != cur) {  // at the input when the conv wants a blocked source; rare between stages
         const dnnl::reorder::primitive_desc rpd(ctx().eng, cur, ctx().eng, pd.src_desc());
         log("chain_reorder", d, rpd.impl_info_str());
@@ -68,13 +83,19 @@ ChainPlan::ChainPlan(const std::vector<ops::ChainStage>& stages, const Shape& in
       dnnl::reorder(user_wei, wei).execute(ctx().strm, user_wei, wei);
       std::unordered_map<int, memory> args{{DNNL_ARG_WEIGHTS, wei}};
       if (st.bias) {
-        memory b(bd, ctx().eng);
+        memory b(plain({wd[0]}), ctx().eng);
         std::copy_n(st.bias->data(), wd[0], static_cast<float*>(b.get_data_handle()));
         args[DNNL_ARG_BIAS] = b;
       }
-      log(st.relu ? "chain_conv_relu" : "chain_conv", yd, pd.impl_info_str());
-      add(dnnl::convolution_forward(pd), pd.dst_desc(), static_cast<int>(s), yd, std::move(args));
+      log(fused ? "chain_conv_relu" : "chain_conv", yd, pd.impl_info_str());
+      add(dnnl::convolution_forward(pd), pd.dst_desc(), st.relu && !fused ? -1 : static_cast<int>(s), yd, std::move(args));
       d = yd;
+      if (st.relu && !fused) {
+        const dnnl::eltwise_forward::primitive_desc rpd(
+            dnnl::eltwise_forward::desc(prop_kind::forward_inference, algorithm::eltwise_relu, cur, 0.f, 0.f), ctx().eng);
+        log("chain_relu", yd, rpd.impl_info_str());
+        add(dnnl::eltwise_forward(rpd), rpd.dst_desc(), static_cast<int>(s), yd, {});
+      }
     } else {
       const memory::dims yd{d[0], d[1], d[2] / 2, d[3] / 2};
       const dnnl::pooling_forward::primitive_desc pd(

@@ -59,6 +59,16 @@ std::string key_of(const char* op, std::initializer_list<memory::dims> shapes, s
   return s.str();
 }
 
+const memory::dims kStride{1, 1}, kPad{1, 1};
+
+dnnl::convolution_forward::primitive_desc conv_fwd_pd(const memory::dims& x, const memory::dims& w,
+                                                      const memory::dims& y, bool bias, const dnnl::primitive_attr& attr) {
+  const memory::desc b = bias ? plain({w[0]}) : memory::desc();
+  return {dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                          any(x), any(w), b, any(y), kStride, kPad, kPad),
+          attr, ctx().eng};
+}
+
 }  // namespace detail
 
 namespace {
@@ -104,16 +114,6 @@ memory stage_out(const memory& user, const memory::desc& have) {
 }
 void finish_out(const memory& staged, const memory& user) {
   if (staged.get() != user.get()) dnnl::reorder(staged, user).execute(ctx().strm, const_cast<memory&>(staged), const_cast<memory&>(user));
-}
-
-const memory::dims kStride{1, 1}, kPad{1, 1};
-
-dnnl::convolution_forward::primitive_desc conv_fwd_pd(const memory::dims& x, const memory::dims& w,
-                                                      const memory::dims& y, bool bias) {
-  const memory::desc b = bias ? plain({w[0]}) : memory::desc();
-  return {dnnl::convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct, any(x), any(w),
-                                          b, any(y), kStride, kPad, kPad),
-          ctx().eng};
 }
 
 struct ConvFwd {
