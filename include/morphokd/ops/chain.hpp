@@ -2,7 +2,8 @@
 // max-pools, planned once per input shape. It composes the registered ops conv2d, relu
 // and maxpool2x2 (tested op by op in the harness) and is checked against them as a whole.
 //
-// onednn: each stage a forward_inference primitive with ReLU as a post-op; activations stay
+// onednn: each stage one primitive, the conv on the kernel the module path runs (so the bits
+// are the same) with ReLU as a post-op; activations stay
 // in the layouts oneDNN picks between stages, two ping-pong buffers hold them, weights are
 // reordered once when the chain is planned; only the input and the tapped outputs are
 // reordered. reference: the ops one after another.
