@@ -4,7 +4,8 @@
 # the ratios ours/PyTorch, our GFLOP/s and share of the measured FMA peak, and peak RSS.
 # Usage: perf/compare.sh MORPHOKD [THREADS] [ROUNDS] [WORKLOADS...]
 #   MORPHOKD   the morphokd binary (build/apps/morphokd)
-#   WORKLOADS  teacher_fwd train_step score fgsm epoch (default: all; epoch needs data/mhsma)
+#   WORKLOADS  teacher_fwd train_step score fgsm epoch (default: all; epoch needs data/mhsma);
+#              W:bf16 runs ours with --precision bf16 against PyTorch's fp32 (the issue's bar)
 # MORPHOKD_DETERMINISTIC=off measures our fast mode (default on, as users train).
 set -eu
 HERE=$(dirname "$0")
@@ -17,14 +18,16 @@ DATA=${MORPHOKD_DATA:-data/mhsma}
 DET=${MORPHOKD_DETERMINISTIC:-on}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-for w in $WHAT; do
+for spec in $WHAT; do
+  w=${spec%%:*} prec=fp32
+  [ "$w" != "$spec" ] && prec=${spec#*:}
   iters=10; [ "$w" = epoch ] && iters=2
   for r in $(seq "$ROUNDS"); do
-    o=$("$BIN" --threads "$THREADS" --deterministic "$DET" bench --what "$w" --iters "$iters" --data "$DATA" --json)
+    o=$("$BIN" --threads "$THREADS" --deterministic "$DET" bench --what "$w" --precision "$prec" --iters "$iters" --data "$DATA" --json)
     t=$(/usr/bin/python3 "$HERE/compare_torch.py" --what "$w" --threads "$THREADS" --iters "$iters" --data "$DATA")
-    echo "$w round $r: morphokd $o" >&2
-    echo "$w round $r: pytorch  $t" >&2
-    printf '%s\t%s\t%s\n' "$w" "$o" "$t" >> "$out"
+    echo "$spec round $r: morphokd $o" >&2
+    echo "$spec round $r: pytorch  $t" >&2
+    printf '%s\t%s\t%s\n' "$spec" "$o" "$t" >> "$out"
   done
 done
 /usr/bin/python3 - "$out" "$THREADS" <<'PY'

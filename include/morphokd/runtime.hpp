@@ -50,6 +50,15 @@ class DeterministicScope {
   bool saved_;
 };
 
+// Number format of the frozen teacher's forward-only passes. fp32 is the default (the
+// auditable one); bf16 rounds inputs, weights and every stage's output to bfloat16 and
+// accumulates in fp32, on CPUs with AVX512-BF16 or AMX.
+enum class Precision { fp32, bf16 };
+std::string_view precision_name(Precision p);
+Precision parse_precision(std::string_view name);  // throws Error naming `name`
+// Whether oneDNN dispatches bf16 instructions here (AVX512-BF16 or AMX).
+bool bf16_hardware();
+
 // Version, build configuration and, for oneDNN, the library version: for --version and audits.
 std::string version_string();
 std::string build_info();

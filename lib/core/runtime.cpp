@@ -100,6 +100,19 @@ std::string build_info() {
   return s.str();
 }
 
+std::string_view precision_name(Precision p) { return p == Precision::bf16 ? "bf16" : "fp32"; }
+
+Precision parse_precision(std::string_view name) {
+  if (name == "fp32") return Precision::fp32;
+  if (name == "bf16") return Precision::bf16;
+  fail("unknown precision " + quote(std::string(name)) + " (expected fp32 or bf16)");
+}
+
+bool bf16_hardware() {
+  const std::string isa = cpu_isa();
+  return isa == "avx512_core_bf16" || isa == "avx512_core_amx";
+}
+
 std::string cpu_isa() {
 #if MORPHOKD_HAS_ONEDNN
   using isa = dnnl::cpu_isa;

@@ -5,7 +5,7 @@
 
 namespace morphokd::nn {
 
-std::unique_ptr<FrozenForward> FrozenForward::compile(Sequential& net) {
+std::unique_ptr<FrozenForward> FrozenForward::compile(Sequential& net, Precision precision) {
   std::vector<ops::ChainStage> stages;
   std::vector<std::size_t> stage_of(net.size(), kFused);
   for (std::size_t i = 0; i < net.size(); ++i) {
@@ -23,7 +23,7 @@ std::unique_ptr<FrozenForward> FrozenForward::compile(Sequential& net) {
     stage_of[i] = stages.size() - 1;
   }
   if (stages.empty()) return nullptr;
-  return std::unique_ptr<FrozenForward>(new FrozenForward(ops::InferenceChain(std::move(stages)), std::move(stage_of)));
+  return std::unique_ptr<FrozenForward>(new FrozenForward(ops::InferenceChain(std::move(stages), precision), std::move(stage_of)));
 }
 
 void FrozenForward::forward(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out) {

@@ -2,6 +2,8 @@
 // dispatch to the oneDNN plan.
 #include "morphokd/ops/chain.hpp"
 
+#include <bit>
+#include <cstdint>
 #include <string>
 
 #include "morphokd/error.hpp"
@@ -17,13 +19,30 @@ struct InferenceChain::Plan {
   Backend backend;
   Shape in;
   std::vector<Tensor> acts;  // reference: every stage's output
+  std::vector<Tensor> weights;  // reference bf16: the rounded weights, per conv stage
+  Tensor input;                 // reference bf16: the rounded input
   PoolWorkspace ws;
 #if MORPHOKD_HAS_ONEDNN
   std::unique_ptr<onednn::ChainPlan> onednn;
 #endif
 };
 
-InferenceChain::InferenceChain(std::vector<ChainStage> stages) : stages_(std::move(stages)) {
+namespace {
+
+// Round to the nearest bfloat16, ties to even (as oneDNN's conversion); NaN stays NaN.
+void round_to_bf16(Tensor& t) {
+  for (float& v : t.span()) {
+    std::uint32_t b = std::bit_cast<std::uint32_t>(v);
+    if ((b & 0x7fffffffu) > 0x7f800000u) continue;
+    b += 0x7fffu + ((b >> 16) & 1u);
+    v = std::bit_cast<float>(b & 0xffff0000u);
+  }
+}
+
+}  // namespace
+
+InferenceChain::InferenceChain(std::vector<ChainStage> stages, Precision precision)
+    : stages_(std::move(stages)), precision_(precision) {
   check(!stages_.empty(), "InferenceChain: no stages");
   for (const ChainStage& s : stages_) {
     if (!s.weight) {
@@ -50,8 +69,17 @@ void InferenceChain::plan(const Shape& in) {
     s = st.weight ? Shape{s[0], st.weight->dim(0), s[2], s[3]} : Shape{s[0], s[1], s[2] / 2, s[3] / 2};
     if (plan_->backend == Backend::reference) plan_->acts.push_back(Tensor::empty(s));
   }
+  if (plan_->backend == Backend::reference && precision_ == Precision::bf16)
+    for (const ChainStage& st : stages_) {
+      plan_->weights.push_back(st.weight ? st.weight->clone() : Tensor());
+      if (st.weight) round_to_bf16(plan_->weights.back());
+    }
 #if MORPHOKD_HAS_ONEDNN
-  if (plan_->backend == Backend::onednn) plan_->onednn = std::make_unique<onednn::ChainPlan>(stages_, in);
+  if (plan_->backend == Backend::onednn && precision_ == Precision::bf16)
+    check(bf16_hardware(), "precision bf16 needs a CPU with AVX512-BF16 or AMX; this one dispatches " + cpu_isa() +
+                               " (use fp32, or the reference backend's bf16 emulation)");
+  if (plan_->backend == Backend::onednn)
+    plan_->onednn = std::make_unique<onednn::ChainPlan>(stages_, in, precision_ == Precision::bf16);
 #endif
 }
 
@@ -68,15 +96,21 @@ void InferenceChain::forward(const Tensor& x, std::span<const std::size_t> taps,
   }
 #endif
   std::vector<Tensor>& acts = plan_->acts;
+  const bool bf16 = precision_ == Precision::bf16;
+  if (bf16) {
+    plan_->input = x.clone();
+    round_to_bf16(plan_->input);
+  }
   for (std::size_t s = 0; s < stages_.size(); ++s) {
-    const Tensor& in = s == 0 ? x : acts[s - 1];
+    const Tensor& in = s > 0 ? acts[s - 1] : bf16 ? plan_->input : x;
     const ChainStage& st = stages_[s];
-    if (!st.weight) {
+    if (!st.weight) {  // the max of bf16 values is one of them: nothing to round
       maxpool2x2_forward(in, acts[s], plan_->ws);
       continue;
     }
-    conv2d_forward(in, *st.weight, st.bias, acts[s]);
+    conv2d_forward(in, bf16 ? plan_->weights[s] : *st.weight, st.bias, acts[s]);
     if (st.relu) relu_forward(acts[s], acts[s]);
+    if (bf16) round_to_bf16(acts[s]);
   }
   out.resize(taps.size());
   for (std::size_t i = 0; i < taps.size(); ++i) {

@@ -59,6 +59,15 @@ Detector::Detector(models::Teacher teacher, std::unique_ptr<nn::Sequential> stud
         "Detector: the teacher's input channels do not match the input transform");
 }
 
+void Detector::set_teacher_precision(Precision p) {
+  check(teacher_fwd_ != nullptr || p == Precision::fp32, "precision bf16: the teacher is not a plain conv/ReLU/pool stack");
+  teacher_fwd_ = nn::FrozenForward::compile(*teacher_.net, p);
+}
+
+std::string Detector::teacher_precision() const {
+  return std::string(precision_name(teacher_fwd_ ? teacher_fwd_->precision() : Precision::fp32));
+}
+
 const Tensor& Detector::teacher_input(const Tensor& gray) {
   if (teacher_.channels == 1) return gray;
   input_.to_rgb(gray, teacher_rgb_);
@@ -130,7 +139,7 @@ std::vector<Tensor> Detector::cache_teacher_maps(const Tensor& raw_cells, const 
     check(raw_cells.is_contiguous(), "cache_teacher_maps: cells must be contiguous");
     char norm[64];
     std::snprintf(norm, sizeof norm, "%.17g,%.17g", input_.mean, input_.std);
-    key = teacher_.sha256 + "|" + std::to_string(teacher_.channels) + "|" + input_.spec() + "|" + norm + "|" +
+    key = teacher_.sha256 + "|" + std::to_string(teacher_.channels) + "|" + teacher_precision() + "|" + input_.spec() + "|" + norm + "|" +
           method::layers_string(layers) + "|" + raw_cells.shape().str() + "|" +
           sha256_hex(std::as_bytes(std::span(raw_cells.data(), static_cast<std::size_t>(raw_cells.numel()))));
     const auto hit = std::find_if(g_memo.begin(), g_memo.end(), [&](const MemoEntry& e) { return e.key == key; });

@@ -26,7 +26,8 @@ using nlohmann::json;
 
 const std::vector<std::string>& known_analyses() {
   static const std::vector<std::string> names{"table2", "table3", "table4", "table5", "fig5",  "fig13",
-                                              "table6", "table7", "fig15",  "table8", "table9", "roc"};
+                                              "table6", "table7", "fig15",  "table8", "table9", "roc",
+                                              "bf16"};
   return names;
 }
 
@@ -50,9 +51,16 @@ void set_option(json& config, const std::string& key, const json& v, const std::
 std::string cell_name(const TrainConfig& c) {
   json j = config_to_json(c);
   j.erase("data_dir");  // the same data may sit in other folders
+  if (c.precision == "fp32") j.erase("precision");  // cells named before bf16 existed keep their names
   const std::string text = j.dump();
   return c.part + "-" + c.student + "-s" + std::to_string(c.seed) + "-" +
          sha256_hex(std::as_bytes(std::span(text.data(), text.size()))).substr(0, 8);
+}
+
+// "8 cells in 1 study"
+std::string grid_size(const Experiment& e) {
+  return std::to_string(e.cells.size()) + (e.cells.size() == 1 ? " cell in " : " cells in ") +
+         std::to_string(e.studies.size()) + (e.studies.size() == 1 ? " study" : " studies");
 }
 
 // Every combination of the grid's values, the last key varying fastest.
@@ -167,7 +175,7 @@ Experiment parse_experiment(std::span<const std::byte> bytes, const std::string&
       study.analyses = s.at("analyses").get<std::vector<std::string>>();
       for (const std::string& a : study.analyses)
         if (std::find(known_analyses().begin(), known_analyses().end(), a) == known_analyses().end())
-          fail(where + ": unknown analysis " + quote(a) + " (expected table2-table9, fig5, fig13, fig15 or roc)");
+          fail(where + ": unknown analysis " + quote(a) + " (expected table2-table9, fig5, fig13, fig15, roc or bf16)");
       json study_base = base;  // the experiment's options with the study's own over them
       const json study_train = s.value("train", json::object());
       for (const auto& [key, v] : study_train.items()) set_option(study_base, key, v, where + ": train");
@@ -234,9 +242,10 @@ void run_experiment(const ExperimentOptions& o) {
       std::cout << c.name << (finished(o.out, c) ? " (finished)" : "") << ":" << axes << "\n";
       epochs += c.config.epochs;
     }
-    std::cout << e.cells.size() << " cells in " << e.studies.size() << " studies, " << epochs << " epochs in all\n";
+    std::cout << grid_size(e) << ", " << epochs << " epochs in all\n";
     return;
   }
+  for (const Cell& c : e.cells) check_runs_here(c.config);  // before any cell runs
   fs::create_directories(fs::path(o.out) / "runs");
   json cells = json::array();
   for (const Cell& c : e.cells) cells.push_back({{"name", c.name}, {"studies", c.studies}, {"axes", c.axes}});
@@ -254,7 +263,7 @@ void run_experiment(const ExperimentOptions& o) {
   long epochs = 0, done = 0;
   for (const Cell& c : e.cells)
     if (!finished(o.out, c)) epochs += c.config.epochs;
-  std::cout << e.cells.size() << " cells in " << e.studies.size() << " studies";
+  std::cout << grid_size(e);
   for (const Cell& c : e.cells) done += finished(o.out, c);
   if (done) std::cout << ", " << done << " already finished";
   std::cout << std::endl;

@@ -182,7 +182,7 @@ class Report {
   std::string table4(const Study& s);
   std::string fig5(const Study& s);
   std::string table5(const Study& s);
-  std::string sweep(const Study& s, const std::string& title, bool parameters);
+  std::string sweep(const Study& s, const std::string& title, bool parameters, bool deltas = false);
   std::string roc(const Study& s);
   std::string differences() const;
   std::string commands(const std::string& record_command, const std::string& report_command) const;
@@ -358,8 +358,9 @@ std::string Report::table5(const Study& s) {
 }
 
 // Tables 6-9 and Fig. 15: valid / test AUC per setting (the study's axes besides part and
-// seed) and part, mean over seeds.
-std::string Report::sweep(const Study& s, const std::string& title, bool parameters) {
+// seed) and part, mean over seeds; `deltas`: a row per later setting with its change in mean
+// test AUC from the first setting, in AUC points.
+std::string Report::sweep(const Study& s, const std::string& title, bool parameters, bool deltas) {
   std::vector<std::string> settings;  // row labels in grid order
   std::map<std::string, std::map<std::string, std::vector<const CellResult*>>> cells;  // setting -> part -> cells
   std::map<std::string, std::int64_t> params;
@@ -396,6 +397,22 @@ std::string Report::sweep(const Study& s, const std::string& title, bool paramet
       row.push_back(mean_sd_text(v) + " / " + mean_sd_text(t));
       series[j].x.push_back(static_cast<double>(k));
       series[j].y.push_back(stats::mean_sd(t).mean);
+    }
+    rows.push_back(row);
+  }
+  for (std::size_t k = 1; deltas && k < settings.size(); ++k) {
+    std::vector<std::string> row{"Δ test AUC, " + settings[k] + " − " + settings[0] + " (points)"};
+    if (parameters) row.push_back("");
+    for (const std::string& p : parts) {
+      const auto a = cells[settings[0]].find(p), b = cells[settings[k]].find(p);
+      if (a == cells[settings[0]].end() || b == cells[settings[k]].end()) {
+        row.push_back("–");
+        continue;
+      }
+      std::vector<double> ta, tb;
+      for (const CellResult* r : a->second) ta.push_back(auc(r->test));
+      for (const CellResult* r : b->second) tb.push_back(auc(r->test));
+      row.push_back(num(100 * (stats::mean_sd(tb).mean - stats::mean_sd(ta).mean), 2));
     }
     rows.push_back(row);
   }
@@ -468,12 +485,13 @@ std::string Report::build(const std::string& record_command, const std::string& 
            {"fig5", &Report::fig5},     {"table5", &Report::table5}, {"roc", &Report::roc}})
     if (const Study* s = study_for(analysis)) body += (this->*fn)(*s);
   if (!study_for("table5") && study_for("fig13")) body += table5(*study_for("fig13"));
-  for (const auto& [analysis, title, params] :
-       std::vector<std::tuple<std::string, std::string, bool>>{{"table6", "Table 6 — λ, validation AUC (test beside it)", false},
-                                                               {"table7", "Fig. 15 and Table 7 — students A, B, C", true},
-                                                               {"table8", "Table 8 — critical layers", false},
-                                                               {"table9", "Table 9 — augmentation and FGSM", false}})
-    if (const Study* s = study_for(analysis)) body += sweep(*s, title, params);
+  for (const auto& [analysis, title, params, deltas] : std::vector<std::tuple<std::string, std::string, bool, bool>>{
+           {"table6", "Table 6 — λ, validation AUC (test beside it)", false, false},
+           {"table7", "Fig. 15 and Table 7 — students A, B, C", true, false},
+           {"table8", "Table 8 — critical layers", false, false},
+           {"table9", "Table 9 — augmentation and FGSM", false, false},
+           {"bf16", "bf16 teacher against fp32 (not in the paper)", false, true}})
+    if (const Study* s = study_for(analysis)) body += sweep(*s, title, params, deltas);
   if (!study_for("table7") && study_for("fig15")) body += sweep(*study_for("fig15"), "Fig. 15 and Table 7 — students A, B, C", true);
   double seconds = 0;
   for (const auto& [name, r] : results_) seconds += r.seconds;

@@ -15,6 +15,7 @@
 #include "morphokd/method/distill.hpp"
 #include "morphokd/method/fgsm.hpp"
 #include "morphokd/models/students.hpp"
+#include "morphokd/runtime.hpp"
 #include "run_json.hpp"
 
 namespace morphokd::pipeline {
@@ -44,7 +45,8 @@ json config_to_json(const TrainConfig& c) {
           {"cache_limit_gb", c.cache_limit_gb},
           {"dump_grads", c.dump_grads},
           {"fgsm_eps", c.fgsm_eps},
-          {"fgsm_mix", c.fgsm_mix}};
+          {"fgsm_mix", c.fgsm_mix},
+          {"precision", c.precision}};
 }
 
 void check_config(const TrainConfig& c) {
@@ -59,11 +61,17 @@ void check_config(const TrainConfig& c) {
   if (!(c.cache_limit_gb >= 0 && std::isfinite(c.cache_limit_gb))) fail("--cache-limit-gb must be >= 0 and finite");
   method::check_eps(c.fgsm_eps, "--fgsm-eps");
   if (c.fgsm_mix != "both" && c.fgsm_mix != "adv") fail("--fgsm-mix: unknown " + quote(c.fgsm_mix) + " (expected both or adv)");
+  parse_precision(c.precision);
   data::parse_augment(c.augment);
   data::InputTransform::parse(c.input_norm);
   method::ScoreRule::parse(c.score, c.tta);
   check_critical_pools(c.student, c.train_layers, "--train-critical");
   check_critical_pools(c.student, c.score_layers, "--score-critical");
+}
+
+void check_runs_here(const TrainConfig& c) {
+  if (parse_precision(c.precision) == Precision::bf16 && current_backend() == Backend::onednn && !bf16_hardware())
+    fail("--precision bf16 needs a CPU with AVX512-BF16 or AMX; this one dispatches " + cpu_isa());
 }
 
 namespace {
@@ -124,6 +132,7 @@ TrainConfig config_from_json(const json& j, const std::string& source) {
     c.dump_grads = field_or<bool>(j, "dump_grads", false);
     c.fgsm_eps = field_or<double>(j, "fgsm_eps", 0.0);  // runs written before adversarial training existed
     c.fgsm_mix = field_or<std::string>(j, "fgsm_mix", "both");
+    c.precision = field_or<std::string>(j, "precision", "fp32");  // runs written before bf16
     check_config(c);
   } catch (const Error& e) {
     fail(source + ": bad configuration: " + e.what());
@@ -217,6 +226,7 @@ RunInfo parse_run(std::span<const std::byte> bytes, const std::string& path) {
 }
 
 std::unique_ptr<Detector> open_detector(const std::string& run_dir, const RunInfo& run, int teacher_channels) {
+  check_runs_here(run.config);
   models::Teacher teacher = models::open_teacher(run.config.teacher, teacher_channels ? teacher_channels : run.input.channels());
   if (teacher.sha256 != run.teacher_sha256)
     fail(run.config.teacher + ": teacher weights differ from the ones this run was trained with (SHA-256 mismatch)");
@@ -228,7 +238,9 @@ std::unique_ptr<Detector> open_detector(const std::string& run_dir, const RunInf
   auto student = models::vgg_features(spec, 3);
   student->load_state_dict(parse_safetensors(bytes, student_path), student_path);
   method::DistillConfig distill{run.config.train_layers, run.config.score_layers, run.config.lambda};
-  return std::make_unique<Detector>(std::move(teacher), std::move(student), spec, distill, run.input, run.rule);
+  auto det = std::make_unique<Detector>(std::move(teacher), std::move(student), spec, distill, run.input, run.rule);
+  det->set_teacher_precision(parse_precision(run.config.precision));
+  return det;
 }
 
 }  // namespace morphokd::pipeline

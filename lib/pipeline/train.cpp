@@ -123,6 +123,7 @@ std::unique_ptr<nn::Adam> make_student_adam(nn::Sequential& student, double lr) 
 
 void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
   check_config(c);
+  check_runs_here(c);
   // Data parallel (parallel.hpp): each process trains on its shard of every batch; rank 0 writes.
   Communicator& procs = world();
   const bool split = procs.size() > 1, writer = procs.rank() == 0;
@@ -156,6 +157,7 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
   method::DistillConfig distill{c.train_layers, c.score_layers, c.lambda};
   Detector det(models::open_teacher(c.teacher, input.channels()), std::move(student_net), spec, distill, input,
                method::ScoreRule::parse(c.score, c.tta));
+  det.set_teacher_precision(parse_precision(c.precision));
   nn::Sequential& student = det.student();
 
   const std::unique_ptr<nn::Adam> optimiser = make_student_adam(student, c.lr);

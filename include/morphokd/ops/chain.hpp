@@ -7,6 +7,11 @@
 // in the layouts oneDNN picks between stages, two ping-pong buffers hold them, weights are
 // reordered once when the chain is planned; only the input and the tapped outputs are
 // reordered. reference: the ops one after another.
+//
+// bf16: the input, the weights and each stage's output rounded to bfloat16 (nearest even),
+// products summed in fp32 with the fp32 bias. onednn runs bf16 primitives (forward_inference,
+// no module path to match) and needs bf16 hardware; reference rounds the fp32 ops' results
+// the same way, the readable statement of what the fast path computes.
 #pragma once
 #include <memory>
 #include <span>
@@ -27,12 +32,13 @@ class InferenceChain {
  public:
   // The stages' tensors must outlive the chain and stay unchanged (a frozen network): the
   // onednn plan reads them once.
-  explicit InferenceChain(std::vector<ChainStage> stages);
+  explicit InferenceChain(std::vector<ChainStage> stages, Precision precision = Precision::fp32);
   ~InferenceChain();
   InferenceChain(InferenceChain&&) noexcept;
   InferenceChain& operator=(InferenceChain&&) noexcept;
 
   std::size_t size() const { return stages_.size(); }
+  Precision precision() const { return precision_; }
   // x [N, C, H, W]; out[i] becomes the output of stage taps[i] (taps strictly increasing).
   void forward(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out);
 
@@ -41,6 +47,7 @@ class InferenceChain {
  private:
   void plan(const Shape& in);
   std::vector<ChainStage> stages_;
+  Precision precision_;
   std::unique_ptr<Plan> plan_;
 };
 

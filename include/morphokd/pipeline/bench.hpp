@@ -54,7 +54,7 @@ class BenchWorkload {
 };
 
 // fp32 FMA throughput of this machine with the current thread count (a register-only
-// AVX2/FMA loop), GFLOP/s; 0 where the CPU has no FMA.
+// FMA loop, AVX-512 where the CPU has it, else AVX2), GFLOP/s; 0 where the CPU has no FMA.
 double measure_fma_peak_gflops();
 
 }  // namespace morphokd::pipeline

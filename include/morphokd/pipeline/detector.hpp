@@ -55,6 +55,10 @@ class Detector {
   std::vector<double> score_gradient(const Tensor& raw_cells, Tensor& grad, bool per_channel = false);
   // Guided backpropagation in both networks (nn::Module::set_guided).
   void set_guided(bool on);
+  // The teacher's forward-only passes (teacher_maps, scores, caches) in `p` (runtime.hpp);
+  // gradients go through the fp32 modules whatever it is.
+  void set_teacher_precision(Precision p);
+  std::string teacher_precision() const;
 
   // Teacher maps at `layers` of all raw cells, in batches: [N, C, H, W] per layer. Read only:
   // with the teacher memo on (below) they may be shared.

@@ -1,5 +1,5 @@
 // ops::InferenceChain on oneDNN: one primitive per stage, conv + bias + ReLU fused through a
-// post-op, the layouts oneDNN picks kept from stage to stage.
+// post-op, the layouts (and in bf16 the data type) oneDNN picks kept from stage to stage.
 #include <algorithm>
 #include <string>
 
@@ -15,6 +15,14 @@ using dnnl::prop_kind;
 
 namespace {
 
+dnnl::primitive_attr relu_post_op() {
+  dnnl::post_ops po;
+  po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(po);
+  return attr;
+}
+
 // The conv stage's primitive: the kernel Conv2d's forward runs for this shape (so the chain's
 // outputs are its bits), with the ReLU as a post-op when that kernel takes one; else without,
 // and the ReLU becomes a step of its own.
@@ -22,11 +30,7 @@ dnnl::convolution_forward::primitive_desc matching_conv(const memory::dims& x, c
                                                         const memory::dims& y, bool bias, bool relu) {
   auto plain_pd = conv_fwd_pd(x, w, y, bias);
   if (!relu) return plain_pd;
-  dnnl::post_ops po;
-  po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
-  dnnl::primitive_attr attr;
-  attr.set_post_ops(po);
-  auto pd = conv_fwd_pd(x, w, y, bias, attr);
+  auto pd = conv_fwd_pd(x, w, y, bias, relu_post_op());
   do {
     if (pd.impl_info_str() == plain_pd.impl_info_str() && pd.src_desc() == plain_pd.src_desc() &&
         pd.weights_desc() == plain_pd.weights_desc() && pd.dst_desc() == plain_pd.dst_desc())
@@ -51,7 +55,8 @@ struct ChainPlan::Impl {
   std::vector<CacheLine> buffers[2];
 };
 
-ChainPlan::ChainPlan(const std::vector<ops::ChainStage>& stages, const Shape& in) : impl_(std::make_unique<Impl>()) {
+ChainPlan::ChainPlan(const std::vector<ops::ChainStage>& stages, const Shape& in, bool bf16)
+    : impl_(std::make_unique<Impl>()) {
   Impl& p = *impl_;
   memory::dims d(in.dims().begin(), in.dims().end());
   p.input = memory(plain(d), ctx().eng, DNNL_MEMORY_NONE);
@@ -66,13 +71,15 @@ ChainPlan::ChainPlan(const std::vector<ops::ChainStage>& stages, const Shape& in
     cur = dst;
   };
   auto log = [&](const char* op, const memory::dims& out, const std::string& impl) {
-    log_kernel(key_of(op, {d, out}), impl);
+    log_kernel(key_of(op, {d, out}, bf16), impl);  // flag 1: bf16
   };
   for (std::size_t s = 0; s < stages.size(); ++s) {
     const ops::ChainStage& st = stages[s];
     if (st.weight) {
       const memory::dims wd = dims_of(*st.weight), yd{d[0], wd[0], d[2], d[3]};
-      auto pd = matching_conv(d, wd, yd, st.bias != nullptr, st.relu);
+      auto pd = bf16 ? conv_fwd_pd(d, wd, yd, st.bias != nullptr, st.relu ? relu_post_op() : dnnl::primitive_attr(),
+                                   dt::bf16, prop_kind::forward_inference)
+                     : matching_conv(d, wd, yd, st.bias != nullptr, st.relu);
       const bool fused = st.relu && pd.get_primitive_attr().get_post_ops().len() == 1;
       if (pd.src_desc() != cur) {  // at the input when the conv wants a blocked source; rare between stages
         const dnnl::reorder::primitive_desc rpd(ctx().eng, cur, ctx().eng, pd.src_desc());
@@ -99,7 +106,7 @@ ChainPlan::ChainPlan(const std::vector<ops::ChainStage>& stages, const Shape& in
     } else {
       const memory::dims yd{d[0], d[1], d[2] / 2, d[3] / 2};
       const dnnl::pooling_forward::primitive_desc pd(
-          dnnl::pooling_forward::desc(prop_kind::forward_inference, algorithm::pooling_max, cur, any(yd), {2, 2},
+          dnnl::pooling_forward::desc(prop_kind::forward_inference, algorithm::pooling_max, cur, any(yd, cur.data_type()), {2, 2},
                                       {2, 2}, {0, 0}, {0, 0}),
           ctx().eng);
       log("chain_maxpool", yd, pd.impl_info_str());

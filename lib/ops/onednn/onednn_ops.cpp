@@ -38,7 +38,7 @@ memory::desc plain(const memory::dims& d) {
   static const tag tags[] = {tag::undef, tag::a, tag::ab, tag::abc, tag::abcd};
   return {d, dt::f32, tags[d.size()]};
 }
-memory::desc any(const memory::dims& d) { return {d, dt::f32, tag::any}; }
+memory::desc any(const memory::dims& d, dt type) { return {d, type, tag::any}; }
 
 memory wrap(const Tensor& t) { return {plain(dims_of(t)), ctx().eng, const_cast<float*>(t.data())}; }
 memory wrap(const Tensor& t, const memory::dims& d) { return {plain(d), ctx().eng, const_cast<float*>(t.data())}; }
@@ -62,10 +62,11 @@ std::string key_of(const char* op, std::initializer_list<memory::dims> shapes, s
 const memory::dims kStride{1, 1}, kPad{1, 1};
 
 dnnl::convolution_forward::primitive_desc conv_fwd_pd(const memory::dims& x, const memory::dims& w,
-                                                      const memory::dims& y, bool bias, const dnnl::primitive_attr& attr) {
+                                                      const memory::dims& y, bool bias, const dnnl::primitive_attr& attr,
+                                                      dt type, dnnl::prop_kind prop) {
   const memory::desc b = bias ? plain({w[0]}) : memory::desc();
-  return {dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-                                          any(x), any(w), b, any(y), kStride, kPad, kPad),
+  return {dnnl::convolution_forward::desc(prop, dnnl::algorithm::convolution_direct, any(x, type), any(w, type), b,
+                                          any(y, type), kStride, kPad, kPad),
           attr, ctx().eng};
 }
 
