@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Bitwise reproducibility across thread counts (deterministic mode, the default): training,
-# eval's scores, scoring, FGSM and localization give the same bytes at 1, 2 and 4 threads,
-# and ONEDNN_DEFAULT_FPMATH_MODE cannot loosen oneDNN's strict fp32 math.
+# eval's scores, scoring, FGSM and localization give the same bytes at 1, 2 and 4 threads
+# (on a bf16 CPU also training and scoring with the bf16 teacher), and
+# ONEDNN_DEFAULT_FPMATH_MODE cannot loosen oneDNN's strict fp32 math.
 set -u
 MORPHOKD=$1 DATA=$2 WORK=$3
 rm -rf "$WORK" && mkdir -p "$WORK"
@@ -36,6 +37,17 @@ for f in "$WORK"/loc_t1/*.npy; do
 done
 check "run.json records deterministic mode" grep -q '"deterministic": true' "$WORK/t1/run.json"
 check "run.json records strict fpmath" grep -Eq '"onednn_fpmath": "(strict|none)"' "$WORK/t1/run.json"
+
+# The bf16 teacher (where the CPU has bf16 instructions): training and eval's scores too.
+if grep -Eq '"isa": "avx512_core_(bf16|amx)"' "$WORK/t1/run.json"; then
+  for t in 1 2 4; do
+    check "train bf16 1 epoch, $t threads" "$MORPHOKD" --threads "$t" train --part head --data "$DATA" --precision bf16 \
+      --epochs 1 --augment none --out "$WORK/bf16_t$t"
+    check "eval bf16 test, $t threads" "$MORPHOKD" --threads "$t" eval --run "$WORK/bf16_t$t" --split test
+  done
+  same "bf16 student equal at 1, 2, 4 threads" "$WORK"/bf16_t{1,2,4}/student.safetensors
+  same "bf16 test scores CSV equal at 1, 2, 4 threads" "$WORK"/bf16_t{1,2,4}/scores_test.csv
+fi
 
 # An environment asking oneDNN for bf16 math changes nothing.
 check "score with ONEDNN_DEFAULT_FPMATH_MODE=bf16" env ONEDNN_DEFAULT_FPMATH_MODE=bf16 "$MORPHOKD" --threads 2 \
