@@ -58,6 +58,8 @@ std::string_view precision_name(Precision p);
 Precision parse_precision(std::string_view name);  // throws Error naming `name`
 // Whether oneDNN dispatches bf16 instructions here (AVX512-BF16 or AMX).
 bool bf16_hardware();
+// Throws the one-line Error naming this CPU's ISA unless bf16_hardware().
+void check_bf16_hardware();
 
 // Version, build configuration and, for oneDNN, the library version: for --version and audits.
 std::string version_string();

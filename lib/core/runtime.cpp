@@ -113,6 +113,12 @@ bool bf16_hardware() {
   return isa == "avx512_core_bf16" || isa == "avx512_core_amx";
 }
 
+void check_bf16_hardware() {
+  if (!bf16_hardware())
+    fail("precision bf16 needs a CPU with AVX512-BF16 or AMX; this one dispatches " + cpu_isa() +
+         " (use fp32, or the reference backend's bf16 emulation)");
+}
+
 std::string cpu_isa() {
 #if MORPHOKD_HAS_ONEDNN
   using isa = dnnl::cpu_isa;

@@ -69,15 +69,15 @@ void InferenceChain::plan(const Shape& in) {
     s = st.weight ? Shape{s[0], st.weight->dim(0), s[2], s[3]} : Shape{s[0], s[1], s[2] / 2, s[3] / 2};
     if (plan_->backend == Backend::reference) plan_->acts.push_back(Tensor::empty(s));
   }
-  if (plan_->backend == Backend::reference && precision_ == Precision::bf16)
+  if (plan_->backend == Backend::reference && precision_ == Precision::bf16) {
+    plan_->input = Tensor::empty(in);
     for (const ChainStage& st : stages_) {
       plan_->weights.push_back(st.weight ? st.weight->clone() : Tensor());
       if (st.weight) round_to_bf16(plan_->weights.back());
     }
+  }
 #if MORPHOKD_HAS_ONEDNN
-  if (plan_->backend == Backend::onednn && precision_ == Precision::bf16)
-    check(bf16_hardware(), "precision bf16 needs a CPU with AVX512-BF16 or AMX; this one dispatches " + cpu_isa() +
-                               " (use fp32, or the reference backend's bf16 emulation)");
+  if (plan_->backend == Backend::onednn && precision_ == Precision::bf16) check_bf16_hardware();
   if (plan_->backend == Backend::onednn)
     plan_->onednn = std::make_unique<onednn::ChainPlan>(stages_, in, precision_ == Precision::bf16);
 #endif
@@ -98,7 +98,7 @@ void InferenceChain::forward(const Tensor& x, std::span<const std::size_t> taps,
   std::vector<Tensor>& acts = plan_->acts;
   const bool bf16 = precision_ == Precision::bf16;
   if (bf16) {
-    plan_->input = x.clone();
+    plan_->input.copy_from(x);
     round_to_bf16(plan_->input);
   }
   for (std::size_t s = 0; s < stages_.size(); ++s) {

@@ -78,8 +78,10 @@ __attribute__((target("avx512f"))) double fma_chains_avx512(long iters) {
   for (long i = 0; i < iters; ++i)
     for (int k = 0; k < 12; ++k) acc[k] = _mm512_fmadd_ps(acc[k], m, c);
   __m512 sum = acc[0];
+  float out[16];
   for (int k = 1; k < 12; ++k) sum = _mm512_add_ps(sum, acc[k]);
-  return _mm512_reduce_add_ps(sum);
+  _mm512_storeu_ps(out, sum);  // not _mm512_reduce_add_ps: GCC 12 warns inside it
+  return out[0];
 }
 #endif
 

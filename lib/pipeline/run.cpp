@@ -70,8 +70,7 @@ void check_config(const TrainConfig& c) {
 }
 
 void check_runs_here(const TrainConfig& c) {
-  if (parse_precision(c.precision) == Precision::bf16 && current_backend() == Backend::onednn && !bf16_hardware())
-    fail("--precision bf16 needs a CPU with AVX512-BF16 or AMX; this one dispatches " + cpu_isa());
+  if (parse_precision(c.precision) == Precision::bf16 && current_backend() == Backend::onednn) check_bf16_hardware();
 }
 
 namespace {
