@@ -5,7 +5,8 @@
 # Usage: perf/compare.sh MORPHOKD [THREADS] [ROUNDS] [WORKLOADS...]
 #   MORPHOKD   the morphokd binary (build/apps/morphokd)
 #   WORKLOADS  teacher_fwd train_step score fgsm epoch (default: all; epoch needs data/mhsma);
-#              W:bf16 runs ours with --precision bf16 against PyTorch's fp32 (the bar)
+#              W:PRECISION (W:bf16, W:fp32-winograd) runs ours with --precision PRECISION against
+#              PyTorch's fp32 (the bar)
 # MORPHOKD_DETERMINISTIC=off measures our fast mode (default on, as users train).
 set -eu
 HERE=$(dirname "$0")

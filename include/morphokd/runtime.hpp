@@ -50,16 +50,19 @@ class DeterministicScope {
   bool saved_;
 };
 
-// Number format of the frozen teacher's forward-only passes. fp32 is the default (the
-// auditable one); bf16 rounds inputs, weights and every stage's output to bfloat16 and
-// accumulates in fp32, on CPUs with AVX512-BF16 or AMX.
-enum class Precision { fp32, bf16 };
+// Arithmetic of the frozen teacher's forward-only passes (targets, scores).
+//   fp32           direct convolutions, as PyTorch's; the default, the auditable one
+//   fp32-winograd  fp32 Winograd F(4x4, 3x3) convolutions: fewer multiplications, results
+//                  within ~1e-5 (relative) of direct; oneDNN on AVX-512 CPUs, < 64 threads
+//   bf16           inputs, weights and every stage's output rounded to bfloat16, sums in
+//                  fp32; oneDNN on CPUs with AVX512-BF16 or AMX
+enum class Precision { fp32, fp32_winograd, bf16 };
 std::string_view precision_name(Precision p);
 Precision parse_precision(std::string_view name);  // throws Error naming `name`
-// Whether oneDNN dispatches bf16 instructions here (AVX512-BF16 or AMX).
-bool bf16_hardware();
-// Throws the one-line Error naming this CPU's ISA unless bf16_hardware().
-void check_bf16_hardware();
+// Whether oneDNN runs `p` here (fp32 always).
+bool precision_hardware(Precision p);
+// Throws the one-line Error naming this CPU's ISA unless precision_hardware(p).
+void check_precision_hardware(Precision p);
 
 // Version, build configuration and, for oneDNN, the library version: for --version and audits.
 std::string version_string();

@@ -100,23 +100,36 @@ std::string build_info() {
   return s.str();
 }
 
-std::string_view precision_name(Precision p) { return p == Precision::bf16 ? "bf16" : "fp32"; }
+std::string_view precision_name(Precision p) {
+  switch (p) {
+    case Precision::fp32: return "fp32";
+    case Precision::fp32_winograd: return "fp32-winograd";
+    case Precision::bf16: return "bf16";
+  }
+  return "";
+}
 
 Precision parse_precision(std::string_view name) {
-  if (name == "fp32") return Precision::fp32;
-  if (name == "bf16") return Precision::bf16;
-  fail("unknown precision " + quote(std::string(name)) + " (expected fp32 or bf16)");
+  for (Precision p : {Precision::fp32, Precision::fp32_winograd, Precision::bf16})
+    if (name == precision_name(p)) return p;
+  fail("unknown precision " + quote(std::string(name)) + " (expected fp32, fp32-winograd or bf16)");
 }
 
-bool bf16_hardware() {
+bool precision_hardware(Precision p) {
   const std::string isa = cpu_isa();
-  return isa == "avx512_core_bf16" || isa == "avx512_core_amx";
+  switch (p) {
+    case Precision::fp32: return true;
+    case Precision::fp32_winograd: return isa.starts_with("avx512_core");  // oneDNN 2.6's Winograd kernel
+    case Precision::bf16: return isa == "avx512_core_bf16" || isa == "avx512_core_amx";
+  }
+  return false;
 }
 
-void check_bf16_hardware() {
-  if (!bf16_hardware())
-    fail("precision bf16 needs a CPU with AVX512-BF16 or AMX; this one dispatches " + cpu_isa() +
-         " (use fp32, or the reference backend's bf16 emulation)");
+void check_precision_hardware(Precision p) {
+  if (precision_hardware(p)) return;
+  const char* needs = p == Precision::bf16 ? "AVX512-BF16 or AMX" : "AVX-512";
+  fail("precision " + std::string(precision_name(p)) + " needs a CPU with " + needs + "; this one dispatches " + cpu_isa() +
+       " (use fp32" + (p == Precision::bf16 ? ", or the reference backend's bf16 emulation)" : ")"));
 }
 
 std::string cpu_isa() {

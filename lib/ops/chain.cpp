@@ -2,6 +2,7 @@
 // dispatch to the oneDNN plan.
 #include "morphokd/ops/chain.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cstdint>
 #include <string>
@@ -20,7 +21,8 @@ struct InferenceChain::Plan {
   Shape in;
   std::vector<Tensor> acts;  // reference: every stage's output
   std::vector<Tensor> weights;  // reference bf16: the rounded weights, per conv stage
-  Tensor input;                 // reference bf16: the rounded input
+  Tensor input;                 // reference bf16: the rounded input; onednn Winograd: the padded last chunk
+  std::vector<Tensor> chunk_out;  // onednn Winograd: the taps of one chunk
   PoolWorkspace ws;
 #if MORPHOKD_HAS_ONEDNN
   std::unique_ptr<onednn::ChainPlan> onednn;
@@ -28,6 +30,12 @@ struct InferenceChain::Plan {
 };
 
 namespace {
+
+// oneDNN's Winograd kernel sums in an order that follows the batch size, and for a batch no
+// larger than the thread count it switches to another kernel. The Winograd chain therefore
+// runs chunks of exactly this many images, the last one zero-padded: an image's bits then
+// depend neither on the batch it came in nor on the thread count (below the chunk).
+constexpr Index kWinogradChunk = 64;
 
 // Round to the nearest bfloat16, ties to even (as oneDNN's conversion); NaN stays NaN.
 void round_to_bf16(Tensor& t) {
@@ -77,9 +85,10 @@ void InferenceChain::plan(const Shape& in) {
     }
   }
 #if MORPHOKD_HAS_ONEDNN
-  if (plan_->backend == Backend::onednn && precision_ == Precision::bf16) check_bf16_hardware();
-  if (plan_->backend == Backend::onednn)
-    plan_->onednn = std::make_unique<onednn::ChainPlan>(stages_, in, precision_ == Precision::bf16);
+  if (plan_->backend == Backend::onednn) {
+    check_precision_hardware(precision_);
+    plan_->onednn = std::make_unique<onednn::ChainPlan>(stages_, in, precision_);
+  }
 #endif
 }
 
@@ -88,6 +97,12 @@ void InferenceChain::forward(const Tensor& x, std::span<const std::size_t> taps,
   check(x.is_contiguous(), "InferenceChain: input must be contiguous");
   for (std::size_t i = 0; i < taps.size(); ++i)
     check(taps[i] < stages_.size() && (i == 0 || taps[i] > taps[i - 1]), "InferenceChain: taps must be increasing stage indices");
+#if MORPHOKD_HAS_ONEDNN
+  if (current_backend() == Backend::onednn && precision_ == Precision::fp32_winograd) {
+    forward_in_chunks(x, taps, out);
+    return;
+  }
+#endif
   if (!plan_ || plan_->backend != current_backend() || !(plan_->in == x.shape())) plan(x.shape());
 #if MORPHOKD_HAS_ONEDNN
   if (plan_->onednn) {
@@ -118,5 +133,42 @@ void InferenceChain::forward(const Tensor& x, std::span<const std::size_t> taps,
     out[i].copy_from(acts[taps[i]]);
   }
 }
+
+#if MORPHOKD_HAS_ONEDNN
+void InferenceChain::forward_in_chunks(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out) {
+  check(num_threads() < kWinogradChunk, "precision fp32-winograd runs on at most " + std::to_string(kWinogradChunk - 1) +
+                                            " threads (oneDNN changes its Winograd kernel there), got " +
+                                            std::to_string(num_threads()));
+  std::vector<Index> dims(x.shape().dims().begin(), x.shape().dims().end());
+  const Index n = dims[0], image = x.numel() / std::max<Index>(n, 1);
+  dims[0] = kWinogradChunk;
+  const Shape chunk{std::span<const Index>(dims)};
+  if (!plan_ || plan_->backend != Backend::onednn || !(plan_->in == chunk)) {
+    plan(chunk);
+    plan_->input = Tensor::empty(chunk);
+  }
+  out.resize(taps.size());
+  for (Index first = 0; first < n; first += kWinogradChunk) {
+    const Index k = std::min(kWinogradChunk, n - first);
+    const float* src = x.data() + first * image;
+    Tensor part = plan_->input;
+    if (k == kWinogradChunk) {
+      part = Tensor::wrap(const_cast<float*>(src), chunk);  // read only
+    } else {
+      std::copy_n(src, k * image, part.data());
+      std::fill(part.data() + k * image, part.data() + part.numel(), 0.0f);
+    }
+    plan_->onednn->run(part, taps, plan_->chunk_out);
+    for (std::size_t i = 0; i < taps.size(); ++i) {
+      const Tensor& got = plan_->chunk_out[i];
+      std::vector<Index> od(got.shape().dims().begin(), got.shape().dims().end());
+      od[0] = n;
+      if (first == 0 && !(out[i].shape() == Shape(std::span<const Index>(od)))) out[i] = Tensor::empty(Shape(std::span<const Index>(od)));
+      const Index per = got.numel() / kWinogradChunk;
+      std::copy_n(got.data(), k * per, out[i].data() + first * per);
+    }
+  }
+}
+#endif
 
 }  // namespace morphokd::ops

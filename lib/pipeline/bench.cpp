@@ -202,9 +202,9 @@ double measure_fma_peak_gflops() {
 
 BenchResult run_bench(const BenchConfig& c) {
   check(c.iters >= 1, "--iters must be at least 1");
-  if (parse_precision(c.precision) == Precision::bf16)  // the teacher's forward-only passes are what bf16 changes
+  if (parse_precision(c.precision) != Precision::fp32)  // the teacher's forward-only passes are what it changes
     check(c.what == "teacher_fwd" || c.what == "score" || c.what == "train_step",
-          "--precision bf16 applies to teacher_fwd, score and train_step (the teacher's forward passes), not " + quote(c.what));
+          "--precision " + c.precision + " applies to teacher_fwd, score and train_step (the teacher's forward passes), not " + quote(c.what));
   BenchResult r;
   if (c.what == "epoch") {
     r = bench_epoch(c);

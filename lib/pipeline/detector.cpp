@@ -60,7 +60,8 @@ Detector::Detector(models::Teacher teacher, std::unique_ptr<nn::Sequential> stud
 }
 
 void Detector::set_teacher_precision(Precision p) {
-  check(teacher_fwd_ != nullptr || p == Precision::fp32, "precision bf16: the teacher is not a plain conv/ReLU/pool stack");
+  check(teacher_fwd_ != nullptr || p == Precision::fp32,
+        "precision " + std::string(precision_name(p)) + ": the teacher is not a plain conv/ReLU/pool stack");
   teacher_fwd_ = nn::FrozenForward::compile(*teacher_.net, p);
 }
 

@@ -27,7 +27,7 @@ using nlohmann::json;
 const std::vector<std::string>& known_analyses() {
   static const std::vector<std::string> names{"table2", "table3", "table4", "table5", "fig5",  "fig13",
                                               "table6", "table7", "fig15",  "table8", "table9", "roc",
-                                              "bf16"};
+                                              "precision"};
   return names;
 }
 
@@ -51,7 +51,7 @@ void set_option(json& config, const std::string& key, const json& v, const std::
 std::string cell_name(const TrainConfig& c) {
   json j = config_to_json(c);
   j.erase("data_dir");  // the same data may sit in other folders
-  if (c.precision == "fp32") j.erase("precision");  // cells named before bf16 existed keep their names
+  if (c.precision == "fp32") j.erase("precision");  // cells named before the precision option keep their names
   const std::string text = j.dump();
   return c.part + "-" + c.student + "-s" + std::to_string(c.seed) + "-" +
          sha256_hex(std::as_bytes(std::span(text.data(), text.size()))).substr(0, 8);
@@ -175,7 +175,7 @@ Experiment parse_experiment(std::span<const std::byte> bytes, const std::string&
       study.analyses = s.at("analyses").get<std::vector<std::string>>();
       for (const std::string& a : study.analyses)
         if (std::find(known_analyses().begin(), known_analyses().end(), a) == known_analyses().end())
-          fail(where + ": unknown analysis " + quote(a) + " (expected table2-table9, fig5, fig13, fig15, roc or bf16)");
+          fail(where + ": unknown analysis " + quote(a) + " (expected table2-table9, fig5, fig13, fig15, roc or precision)");
       json study_base = base;  // the experiment's options with the study's own over them
       const json study_train = s.value("train", json::object());
       for (const auto& [key, v] : study_train.items()) set_option(study_base, key, v, where + ": train");

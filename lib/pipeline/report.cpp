@@ -490,7 +490,7 @@ std::string Report::build(const std::string& record_command, const std::string& 
            {"table7", "Fig. 15 and Table 7 — students A, B, C", true, false},
            {"table8", "Table 8 — critical layers", false, false},
            {"table9", "Table 9 — augmentation and FGSM", false, false},
-           {"bf16", "bf16 teacher against fp32 (not in the paper)", false, true}})
+           {"precision", "The teacher's precision against fp32 (not in the paper)", false, true}})
     if (const Study* s = study_for(analysis)) body += sweep(*s, title, params, deltas);
   if (!study_for("table7") && study_for("fig15")) body += sweep(*study_for("fig15"), "Fig. 15 and Table 7 — students A, B, C", true);
   double seconds = 0;

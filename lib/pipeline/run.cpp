@@ -70,7 +70,7 @@ void check_config(const TrainConfig& c) {
 }
 
 void check_runs_here(const TrainConfig& c) {
-  if (parse_precision(c.precision) == Precision::bf16 && current_backend() == Backend::onednn) check_bf16_hardware();
+  if (current_backend() == Backend::onednn) check_precision_hardware(parse_precision(c.precision));
 }
 
 namespace {

@@ -27,27 +27,32 @@ check "bench epoch JSON" has_keys "$WORK/epoch.json"
 check "bench epoch built the cache" bash -c "! grep -q '\"cache_seconds\":0.0' '$WORK/epoch.json'"
 check "bench epoch left nothing in /tmp" bash -c "! ls -d /tmp/morphokd-bench-* 2>/dev/null"
 
-# bf16 teacher: runs where oneDNN dispatches bf16 instructions (bench, and a run trained and
-# evaluated with it), else a one-line error naming this CPU's ISA and no run directory.
+# The fp32-winograd and bf16 teachers: each runs where oneDNN dispatches its instructions
+# (bench, and a run trained and evaluated with it), else a one-line error naming this CPU's
+# ISA and no run directory.
 ISA=$(sed -E 's/.*"isa":"([^"]*)".*/\1/' "$WORK/teacher_fwd.json")
-case $ISA in
-  avx512_core_bf16 | avx512_core_amx)
+teacher_precision() {  # teacher_precision NAME AVAILABLE NEEDS
+  local p=$1 available=$2 needs=$3
+  if [ "$available" = yes ]; then
     for w in teacher_fwd score train_step; do
-      check "bench $w bf16" "$MORPHOKD" --threads 2 bench --what $w --precision bf16 --batch 2 --iters 1 --json
-      cp "$WORK/last.log" "$WORK/$w-bf16.json"
-      check "bench $w bf16 JSON" grep -q '"precision":"bf16"' "$WORK/$w-bf16.json"
+      check "bench $w $p" "$MORPHOKD" --threads 2 bench --what $w --precision "$p" --batch 2 --iters 1 --json
+      cp "$WORK/last.log" "$WORK/$w-$p.json"
+      check "bench $w $p JSON" grep -q "\"precision\":\"$p\"" "$WORK/$w-$p.json"
     done
-    check "train bf16" "$MORPHOKD" train --part head --data "$DATA" --precision bf16 --steps 2 --out "$WORK/bf16"
-    check "run.json records bf16" grep -q '"precision": "bf16"' "$WORK/bf16/run.json"
-    check "eval bf16" "$MORPHOKD" eval --run "$WORK/bf16" --split test
-    ;;
-  *)
-    expect_error bf16 "AVX512-BF16 or AMX; this one dispatches $ISA" "$MORPHOKD" bench --precision bf16
-    expect_error train_bf16 "AVX512-BF16 or AMX; this one dispatches $ISA" \
-      "$MORPHOKD" train --part head --data "$DATA" --precision bf16 --steps 2 --out "$WORK/bf16"
-    check "no run directory" test ! -e "$WORK/bf16"
-    ;;
-esac
+    check "train $p" "$MORPHOKD" train --part head --data "$DATA" --precision "$p" --steps 2 --out "$WORK/$p"
+    check "run.json records $p" grep -q "\"precision\": \"$p\"" "$WORK/$p/run.json"
+    check "eval $p" "$MORPHOKD" eval --run "$WORK/$p" --split test
+  else
+    expect_error "bench_$p" "$needs; this one dispatches $ISA" "$MORPHOKD" bench --precision "$p"
+    expect_error "train_$p" "$needs; this one dispatches $ISA" \
+      "$MORPHOKD" train --part head --data "$DATA" --precision "$p" --steps 2 --out "$WORK/$p"
+    check "no run directory ($p)" test ! -e "$WORK/$p"
+  fi
+}
+case $ISA in avx512_core*) winograd=yes ;; *) winograd=no ;; esac
+case $ISA in avx512_core_bf16 | avx512_core_amx) bf16=yes ;; *) bf16=no ;; esac
+teacher_precision fp32-winograd $winograd "AVX-512"
+teacher_precision bf16 $bf16 "AVX512-BF16 or AMX"
 expect_error fgsm_bf16 "applies to teacher_fwd, score and train_step" "$MORPHOKD" bench --what fgsm --precision bf16
 expect_error no_data "$WORK/absent" "$MORPHOKD" bench --what epoch --data "$WORK/absent"
 finish cli_bench

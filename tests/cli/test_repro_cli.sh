@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bitwise reproducibility across thread counts (deterministic mode, the default): training,
 # eval's scores, scoring, FGSM and localization give the same bytes at 1, 2 and 4 threads
-# (on a bf16 CPU also training and scoring with the bf16 teacher), and
+# (where the CPU has them also with the fp32-winograd and bf16 teachers), and
 # ONEDNN_DEFAULT_FPMATH_MODE cannot loosen oneDNN's strict fp32 math.
 set -u
 MORPHOKD=$1 DATA=$2 WORK=$3
@@ -38,16 +38,19 @@ done
 check "run.json records deterministic mode" grep -q '"deterministic": true' "$WORK/t1/run.json"
 check "run.json records strict fpmath" grep -Eq '"onednn_fpmath": "(strict|none)"' "$WORK/t1/run.json"
 
-# The bf16 teacher (where the CPU has bf16 instructions): training and eval's scores too.
-if grep -Eq '"isa": "avx512_core_(bf16|amx)"' "$WORK/t1/run.json"; then
+# The Winograd (AVX-512) and bf16 (AVX512-BF16, AMX) teachers where the CPU has their
+# instructions: training and eval's scores too.
+ISA=$(sed -n 's/.*"isa": "\([a-z0-9_]*\)".*/\1/p' "$WORK/t1/run.json")
+case $ISA in avx512_core_bf16 | avx512_core_amx) PRECISIONS="fp32-winograd bf16" ;; avx512_core*) PRECISIONS=fp32-winograd ;; *) PRECISIONS= ;; esac
+for p in $PRECISIONS; do
   for t in 1 2 4; do
-    check "train bf16 1 epoch, $t threads" "$MORPHOKD" --threads "$t" train --part head --data "$DATA" --precision bf16 \
-      --epochs 1 --augment none --out "$WORK/bf16_t$t"
-    check "eval bf16 test, $t threads" "$MORPHOKD" --threads "$t" eval --run "$WORK/bf16_t$t" --split test
+    check "train $p 1 epoch, $t threads" "$MORPHOKD" --threads "$t" train --part head --data "$DATA" --precision "$p" \
+      --epochs 1 --augment none --out "$WORK/${p}_t$t"
+    check "eval $p test, $t threads" "$MORPHOKD" --threads "$t" eval --run "$WORK/${p}_t$t" --split test
   done
-  same "bf16 student equal at 1, 2, 4 threads" "$WORK"/bf16_t{1,2,4}/student.safetensors
-  same "bf16 test scores CSV equal at 1, 2, 4 threads" "$WORK"/bf16_t{1,2,4}/scores_test.csv
-fi
+  same "$p student equal at 1, 2, 4 threads" "$WORK/${p}"_t{1,2,4}/student.safetensors
+  same "$p test scores CSV equal at 1, 2, 4 threads" "$WORK/${p}"_t{1,2,4}/scores_test.csv
+done
 
 # An environment asking oneDNN for bf16 math changes nothing.
 check "score with ONEDNN_DEFAULT_FPMATH_MODE=bf16" env ONEDNN_DEFAULT_FPMATH_MODE=bf16 "$MORPHOKD" --threads 2 \

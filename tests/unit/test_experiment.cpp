@@ -44,7 +44,7 @@ json grid_config() {
       {"name": "students", "analyses": ["table7", "fig15"], "grid": {"part": ["head"], "student": ["A", "B"]}},
       {"name": "critical", "analyses": ["table8"], "grid": {"part": ["head"], "critical": ["4,5", "2,3,4,5"]}},
       {"name": "robust", "analyses": ["table9"], "grid": {"part": ["head"], "augment": ["none", "flip"], "fgsm_eps": [0, 0.01]}},
-      {"name": "precision", "analyses": ["bf16"], "grid": {"part": ["head"], "precision": ["fp32", "bf16"]}}
+      {"name": "precision", "analyses": ["precision"], "grid": {"part": ["head"], "precision": ["fp32", "fp32-winograd", "bf16"]}}
     ]})");
 }
 
@@ -164,9 +164,9 @@ std::string fixed(double v, int digits) {
 BOOST_AUTO_TEST_CASE(grid_expands_and_shares_cells) {
   const p::Experiment e = parse(grid_config(), "/data/x");
   // main 4, lambda 2 (0.01 = main's head seed 0), students 2 (B = main's), critical 2
-  // (2,3,4,5 = main's), robust 4 (none/0 = main's), precision 2 (fp32 = main's):
-  // 4 + 1 + 1 + 1 + 3 + 1 distinct cells.
-  BOOST_TEST(e.cells.size() == 11u);
+  // (2,3,4,5 = main's), robust 4 (none/0 = main's), precision 3 (fp32 = main's):
+  // 4 + 1 + 1 + 1 + 3 + 2 distinct cells.
+  BOOST_TEST(e.cells.size() == 12u);
   BOOST_TEST(e.studies.size() == 6u);
   BOOST_TEST(p::study_cells(e, "main").size() == 4u);
   BOOST_TEST(p::study_cells(e, "robust").size() == 4u);
@@ -231,7 +231,7 @@ BOOST_AUTO_TEST_CASE(report_tables_match_independent_numbers) {
   BOOST_TEST(path == (out / "report" / "report.md").string());
   const std::string md = read_text(path);
   for (const char* label : {"## Table 2", "## Table 3", "## Table 4", "## Fig. 5", "## Fig. 13 and Table 5", "## Table 6",
-                            "## Fig. 15 and Table 7", "## Table 8", "## Table 9", "## bf16 teacher against fp32", "## ROC", "## Commands"})
+                            "## Fig. 15 and Table 7", "## Table 8", "## Table 9", "## The teacher's precision against fp32", "## ROC", "## Commands"})
   {
     BOOST_TEST_INFO(label);
     BOOST_TEST(md.find(label) != std::string::npos);
@@ -268,11 +268,16 @@ BOOST_AUTO_TEST_CASE(report_tables_match_independent_numbers) {
   BOOST_TEST(table_row(md, "## Fig. 15 and Table 7", "student A")[1] == "1000");
   BOOST_TEST(table_row(md, "## Table 9", "augment flip, fgsm_eps 0.01").size() == 2u);
 
-  // bf16 against fp32: the change in test AUC, in points.
+  // Each precision against fp32: the change in test AUC, in points.
   const std::vector<const p::Cell*> precision = p::study_cells(e, "precision");
-  BOOST_REQUIRE(precision[1]->config.precision == "bf16");
-  const double delta = 100 * (cells.at(precision[1]->name).test_auc - cells.at(precision[0]->name).test_auc);
-  BOOST_TEST(table_row(md, "## bf16 teacher", "Δ test AUC, precision bf16 − precision fp32 (points)")[1] == fixed(delta, 2));
+  BOOST_REQUIRE(precision.size() == 3u);
+  for (std::size_t k : {1, 2}) {
+    const std::string name = precision[k]->config.precision;
+    BOOST_TEST(name == (k == 1 ? "fp32-winograd" : "bf16"));
+    const double delta = 100 * (cells.at(precision[k]->name).test_auc - cells.at(precision[0]->name).test_auc);
+    BOOST_TEST(table_row(md, "## The teacher's precision", "Δ test AUC, precision " + name + " − precision fp32 (points)")[1] ==
+               fixed(delta, 2));
+  }
 
   // The same files give the same report, byte for byte, replacing the previous one.
   p::write_report({out.string(), "", "", "morphokd report (test)"});

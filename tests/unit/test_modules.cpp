@@ -5,6 +5,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "morphokd/error.hpp"
 #include "morphokd/models/vgg16.hpp"
@@ -12,6 +13,7 @@
 #include "morphokd/nn/layers.hpp"
 #include "morphokd/nn/optim.hpp"
 #include "morphokd/ops/chain.hpp"
+#include "morphokd/ops/ops.hpp"
 #include "morphokd/random.hpp"
 #include "support.hpp"
 
@@ -26,6 +28,9 @@ constexpr double kBf16VsEmulation = 2e-2;
 // oneDNN and the emulation differ only in the order of fp32 sums, which moves a rounding
 // now and then; the differences spread with depth (equal values: pool 2 99.7 %, pool 5 51 %).
 constexpr double kBf16SameAtPool2 = 0.95;
+// Winograd against direct convolution on the same VGG16 (max |diff| / max |value|): measured
+// 1.1e-6..1.6e-6 at pools 2-5 (AMD Zen 4, oneDNN's F(4x4, 3x3) kernel).
+constexpr double kWinogradVsDirect = 1e-5;
 
 void fill_uniform(Tensor& t, std::uint64_t seed, float scale = 1.0f) {
   for (Index i = 0; i < t.numel(); ++i) t.data()[i] = scale * static_cast<float>(2 * uniform01(seed, i) - 1);
@@ -41,6 +46,42 @@ std::unique_ptr<nn::Sequential> small_net_layout() {
   net->add(std::make_unique<nn::Conv2d>(4, 3, true));
   net->add(std::make_unique<nn::ReLU>());
   return net;
+}
+
+// VGG16 with random weights, two random cells and its pools 2-5, for the chain's precisions.
+struct Vgg16Case {
+  std::unique_ptr<nn::Sequential> net = models::vgg16_features(1);
+  Tensor cells = Tensor::empty({2, 1, 64, 64});
+  std::vector<std::size_t> taps{9, 16, 23, 30};
+  Vgg16Case() {
+    std::uint64_t seed = 40;
+    for (auto& [name, p] : net->named_parameters()) fill_uniform(p->value, seed++, name.find("bias") ? 0.1f : 0.05f);
+    fill_uniform(cells, 7);
+  }
+};
+
+// max |a - b| / max |b|
+double max_rel_diff(const Tensor& a, const Tensor& b) {
+  double worst = 0, scale = 0;
+  for (Index k = 0; k < b.numel(); ++k) {
+    worst = std::max(worst, static_cast<double>(std::fabs(a.data()[k] - b.data()[k])));
+    scale = std::max(scale, static_cast<double>(std::fabs(b.data()[k])));
+  }
+  return worst / scale;
+}
+
+// `net`'s chain on oneDNN in precision `p` into `out`; where this CPU lacks the instructions,
+// checks the one-line refusal (naming `needs` and the ISA) instead and returns false.
+bool onednn_chain_forward(nn::Sequential& net, Precision p, const Tensor& cells, const std::vector<std::size_t>& taps,
+                          std::vector<Tensor>& out, const char* needs) {
+  BackendScope scope(Backend::onednn);
+  auto chain = nn::FrozenForward::compile(net, p);
+  if (!precision_hardware(p)) {
+    expect_error([&] { chain->forward(cells, taps, out); }, {std::string(precision_name(p)), needs, cpu_isa()});
+    return false;
+  }
+  chain->forward(cells, taps, out);
+  return true;
 }
 
 std::unique_ptr<nn::Sequential> small_net() {
@@ -194,7 +235,7 @@ BOOST_AUTO_TEST_CASE(bf16_chain_rounds_to_nearest_even) {
   std::copy(in.begin(), in.end(), x.data());
   for (Backend b : test::available_backends()) {
     BackendScope scope(b);
-    if (b == Backend::onednn && !bf16_hardware()) continue;
+    if (b == Backend::onednn && !precision_hardware(Precision::bf16)) continue;
     ops::InferenceChain chain({{&w, nullptr, false}}, Precision::bf16);
     std::vector<Tensor> out;
     chain.forward(x, std::vector<std::size_t>{0}, out);
@@ -202,50 +243,75 @@ BOOST_AUTO_TEST_CASE(bf16_chain_rounds_to_nearest_even) {
       BOOST_TEST(out[0].data()[i] == want[i], backend_name(b) << " value " << i);
   }
 
-  auto vgg = models::vgg16_features(1);
-  std::uint64_t seed = 40;
-  for (auto& [name, p] : vgg->named_parameters()) fill_uniform(p->value, seed++, name.find("bias") ? 0.1f : 0.05f);
-  Tensor cells = Tensor::empty({2, 1, 64, 64});
-  fill_uniform(cells, 7);
-  const std::vector<std::size_t> taps{9, 16, 23, 30};
+  const Vgg16Case vgg;
+  const auto& [net, cells, taps] = vgg;
   std::vector<Tensor> fp32, emulated, fast;
   {
     BackendScope scope(Backend::reference);
-    nn::FrozenForward::compile(*vgg)->forward(cells, taps, fp32);
-    nn::FrozenForward::compile(*vgg, Precision::bf16)->forward(cells, taps, emulated);
+    nn::FrozenForward::compile(*net)->forward(cells, taps, fp32);
+    nn::FrozenForward::compile(*net, Precision::bf16)->forward(cells, taps, emulated);
   }
-  // max |a - b| / max |b|
-  auto rel = [](const Tensor& a, const Tensor& b) {
-    double worst = 0, scale = 0;
-    for (Index k = 0; k < b.numel(); ++k) {
-      worst = std::max(worst, static_cast<double>(std::fabs(a.data()[k] - b.data()[k])));
-      scale = std::max(scale, static_cast<double>(std::fabs(b.data()[k])));
-    }
-    return worst / scale;
-  };
   for (std::size_t i = 0; i < taps.size(); ++i) {
     long unrounded = 0;
     for (float v : emulated[i].span()) unrounded += (std::bit_cast<std::uint32_t>(v) & 0xffffu) != 0;
     BOOST_TEST(unrounded == 0);
-    const double r = rel(emulated[i], fp32[i]);
+    const double r = max_rel_diff(emulated[i], fp32[i]);
     BOOST_TEST_INFO("tap " << taps[i] << " bf16 emulation vs fp32 " << r);
     BOOST_TEST((r > 0 && r < kBf16VsFp32));
   }
-  if (!backend_available(Backend::onednn)) return;
-  BackendScope scope(Backend::onednn);
-  auto chain = nn::FrozenForward::compile(*vgg, Precision::bf16);
-  if (!bf16_hardware()) {
-    expect_error([&] { chain->forward(cells, taps, fast); }, {"bf16", "AVX512-BF16", cpu_isa()});
+  if (!backend_available(Backend::onednn) || !onednn_chain_forward(*net, Precision::bf16, cells, taps, fast, "AVX512-BF16"))
     return;
-  }
-  chain->forward(cells, taps, fast);
   for (std::size_t i = 0; i < taps.size(); ++i) {
     long same = 0;
     for (Index k = 0; k < fast[i].numel(); ++k) same += fast[i].data()[k] == emulated[i].data()[k];
-    const double r = rel(fast[i], emulated[i]), share = static_cast<double>(same) / static_cast<double>(fast[i].numel());
+    const double r = max_rel_diff(fast[i], emulated[i]), share = static_cast<double>(same) / static_cast<double>(fast[i].numel());
     BOOST_TEST_INFO("tap " << taps[i] << " oneDNN bf16 vs the emulation " << r << ", equal " << share);
     BOOST_TEST(r < kBf16VsEmulation);
     if (i == 0) BOOST_TEST(share >= kBf16SameAtPool2);
+  }
+}
+
+// fp32-winograd chain: oneDNN's Winograd kernels run (the kernel log names them), stay near
+// the direct convolution the reference chain computes, and give an image the same bits at 1
+// and 2 threads and in any batch (here images 0-1 and 64-65 of 66: a full chunk and a padded
+// one); refused on 64 threads or more, and, naming the ISA, where oneDNN has no AVX-512.
+BOOST_AUTO_TEST_CASE(winograd_chain_approximates_direct) {
+  if (!backend_available(Backend::onednn)) return;
+  const Vgg16Case vgg;
+  const auto& [net, cells, taps] = vgg;
+  std::vector<Tensor> direct, winograd, one_thread, batch66;
+  {
+    BackendScope scope(Backend::reference);
+    nn::FrozenForward::compile(*net, Precision::fp32_winograd)->forward(cells, taps, direct);
+  }
+  if (!onednn_chain_forward(*net, Precision::fp32_winograd, cells, taps, winograd, "AVX-512")) return;
+  const int threads = num_threads();
+  set_num_threads(1);
+  onednn_chain_forward(*net, Precision::fp32_winograd, cells, taps, one_thread, "AVX-512");
+  set_num_threads(threads);
+  Tensor cells66 = Tensor::empty({66, 1, 64, 64});
+  fill_uniform(cells66, 8);
+  const Index cell = cells.numel() / 2;
+  for (Index at : {0, 64}) std::copy_n(cells.data(), 2 * cell, cells66.data() + at * cell);
+  onednn_chain_forward(*net, Precision::fp32_winograd, cells66, taps, batch66, "AVX-512");
+  set_num_threads(64);  // a chunk's 64 images no longer outnumber the threads
+  {
+    BackendScope scope(Backend::onednn);
+    expect_error([&] { nn::FrozenForward::compile(*net, Precision::fp32_winograd)->forward(cells, taps, batch66); },
+                 {"fp32-winograd", "at most 63 threads", "got 64"});
+  }
+  set_num_threads(threads);
+  long winograd_kernels = 0;
+  for (const std::string& k : ops::onednn_kernels_used())
+    winograd_kernels += k.starts_with("chain_conv") && k.find("wino") != std::string::npos;
+  BOOST_TEST(winograd_kernels >= 8);  // the 8 conv shapes after the 1-channel first
+  for (std::size_t i = 0; i < taps.size(); ++i) {
+    const double r = max_rel_diff(winograd[i], direct[i]);
+    BOOST_TEST_INFO("tap " << taps[i] << " Winograd vs direct " << r);
+    BOOST_TEST((r > 0 && r < kWinogradVsDirect));
+    const std::size_t bytes = winograd[i].numel() * sizeof(float);
+    BOOST_TEST(std::memcmp(winograd[i].data(), one_thread[i].data(), bytes) == 0);
+    for (Index at : {0, 64}) BOOST_TEST(std::memcmp(winograd[i].data(), batch66[i].data() + at * (batch66[i].numel() / 66), bytes) == 0);
   }
 }
 

@@ -154,7 +154,8 @@ int main(int argc, char** argv) {
   set_num_threads(std::atoi(argv[1]));
   std::vector<Backend> backends{Backend::reference};
   if (backend_available(Backend::onednn)) backends.push_back(Backend::onednn);
-  // The teacher's forward-only chain (fused conv + ReLU, blocked layouts): cache and scoring.
+  // The teacher's forward-only chain (fused conv + ReLU, blocked layouts): cache and scoring,
+  // in each precision this CPU runs.
   models::Teacher teacher = models::open_teacher("random:0", 1);
   const Tensor cells = input({64, 1, 64, 64}, 24);
   std::vector<std::size_t> taps;
@@ -168,9 +169,13 @@ int main(int argc, char** argv) {
       for (int i = 0; i < static_cast<int>(ops::Op::kCount); ++i)
         for (const auto& [name, run] : workloads(static_cast<ops::Op>(i)))
           std::printf("%s %s | %s | %s\n", backend_name(b).data(), mode, name.c_str(), digest(run()).c_str());
-      std::vector<Tensor> maps;
-      nn::FrozenForward::compile(*teacher.net)->forward(cells, taps, maps);
-      std::printf("%s %s | teacher chain 64x1x64x64, pools 2-5 | %s\n", backend_name(b).data(), mode, digest(maps).c_str());
+      for (Precision p : {Precision::fp32, Precision::fp32_winograd, Precision::bf16}) {
+        if (p != Precision::fp32 && (b == Backend::reference || !precision_hardware(p))) continue;  // oneDNN's, where it runs
+        std::vector<Tensor> maps;
+        nn::FrozenForward::compile(*teacher.net, p)->forward(cells, taps, maps);
+        std::printf("%s %s | teacher chain %s 64x1x64x64, pools 2-5 | %s\n", backend_name(b).data(), mode,
+                    precision_name(p).data(), digest(maps).c_str());
+      }
     }
   }
   return 0;

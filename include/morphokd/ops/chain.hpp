@@ -12,6 +12,11 @@
 // products summed in fp32 with the fp32 bias. onednn runs bf16 primitives (forward_inference,
 // no module path to match) and needs bf16 hardware; reference rounds the fp32 ops' results
 // the same way, the readable statement of what the fast path computes.
+//
+// fp32-winograd: onednn runs Winograd convolutions (forward_inference, AVX-512 only), which
+// approximate the direct convolution to ~1e-5, in chunks of 64 images (an image's bits do not
+// depend on its batch or, below 64, on the thread count); reference computes the direct
+// convolution, the statement of what they approximate.
 #pragma once
 #include <memory>
 #include <span>
@@ -46,6 +51,7 @@ class InferenceChain {
 
  private:
   void plan(const Shape& in);
+  void forward_in_chunks(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out);
   std::vector<ChainStage> stages_;
   Precision precision_;
   std::unique_ptr<Plan> plan_;

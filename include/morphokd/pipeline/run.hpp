@@ -47,7 +47,7 @@ struct TrainConfig {
   bool dump_grads = false;       // audit: RUN/grad_step{k}.safetensors, parameter gradients of step k
   double fgsm_eps = 0.0;         // > 0: adversarial training, FGSM at this eps (pixel units of [0, 1])
   std::string fgsm_mix = "both"; // both: each batch and its attacked copy in one step; adv: attacked only
-  std::string precision = "fp32";  // the teacher's forward passes (targets, scores): fp32 | bf16
+  std::string precision = "fp32";  // the teacher's forward passes (targets, scores): fp32 | fp32-winograd | bf16
 };
 
 struct RunInfo {
@@ -61,8 +61,8 @@ struct RunInfo {
 
 // Every option in range and known (Error naming the option, e.g. "--epochs must be ...").
 void check_config(const TrainConfig& c);
-// What this machine cannot run although the configuration is valid (bf16 without bf16
-// instructions): checked before a run starts, not when a run is read.
+// What this machine cannot run although the configuration is valid (bf16 or fp32-winograd
+// without their instructions): checked before a run starts, not when a run is read.
 void check_runs_here(const TrainConfig& c);
 
 // The configuration in RUN/run.json, finished or not (for --resume), checked as above.

@@ -1,5 +1,6 @@
 // ops::InferenceChain on oneDNN: one primitive per stage, conv + bias + ReLU fused through a
 // post-op, the layouts (and in bf16 the data type) oneDNN picks kept from stage to stage.
+// fp32-winograd: Winograd convolutions where oneDNN has them for the stage, else direct.
 #include <algorithm>
 #include <string>
 
@@ -39,6 +40,18 @@ dnnl::convolution_forward::primitive_desc matching_conv(const memory::dims& x, c
   return plain_pd;
 }
 
+// The conv stage's primitive in bf16 or fp32-winograd (forward_inference, ReLU as a post-op).
+dnnl::convolution_forward::primitive_desc inference_conv(const memory::dims& x, const memory::dims& w,
+                                                         const memory::dims& y, bool bias, bool relu, Precision p) {
+  const dnnl::primitive_attr attr = relu ? relu_post_op() : dnnl::primitive_attr();
+  if (p == Precision::bf16) return conv_fwd_pd(x, w, y, bias, attr, dt::bf16, prop_kind::forward_inference);
+  try {
+    return conv_fwd_pd(x, w, y, bias, attr, dt::f32, prop_kind::forward_inference, algorithm::convolution_winograd);
+  } catch (const dnnl::error&) {  // a shape no Winograd kernel takes
+    return conv_fwd_pd(x, w, y, bias, attr, dt::f32, prop_kind::forward_inference);
+  }
+}
+
 }  // namespace
 
 struct ChainPlan::Impl {
@@ -55,7 +68,7 @@ struct ChainPlan::Impl {
   std::vector<CacheLine> buffers[2];
 };
 
-ChainPlan::ChainPlan(const std::vector<ops::ChainStage>& stages, const Shape& in, bool bf16)
+ChainPlan::ChainPlan(const std::vector<ops::ChainStage>& stages, const Shape& in, Precision precision)
     : impl_(std::make_unique<Impl>()) {
   Impl& p = *impl_;
   memory::dims d(in.dims().begin(), in.dims().end());
@@ -71,15 +84,14 @@ ChainPlan::ChainPlan(const std::vector<ops::ChainStage>& stages, const Shape& in
     cur = dst;
   };
   auto log = [&](const char* op, const memory::dims& out, const std::string& impl) {
-    log_kernel(key_of(op, {d, out}, bf16), impl);  // flag 1: bf16
+    log_kernel(key_of(op, {d, out}, static_cast<std::uint64_t>(precision)), impl);
   };
   for (std::size_t s = 0; s < stages.size(); ++s) {
     const ops::ChainStage& st = stages[s];
     if (st.weight) {
       const memory::dims wd = dims_of(*st.weight), yd{d[0], wd[0], d[2], d[3]};
-      auto pd = bf16 ? conv_fwd_pd(d, wd, yd, st.bias != nullptr, st.relu ? relu_post_op() : dnnl::primitive_attr(),
-                                   dt::bf16, prop_kind::forward_inference)
-                     : matching_conv(d, wd, yd, st.bias != nullptr, st.relu);
+      auto pd = precision == Precision::fp32 ? matching_conv(d, wd, yd, st.bias != nullptr, st.relu)
+                                             : inference_conv(d, wd, yd, st.bias != nullptr, st.relu, precision);
       const bool fused = st.relu && pd.get_primitive_attr().get_post_ops().len() == 1;
       if (pd.src_desc() != cur) {  // at the input when the conv wants a blocked source; rare between stages
         const dnnl::reorder::primitive_desc rpd(ctx().eng, cur, ctx().eng, pd.src_desc());

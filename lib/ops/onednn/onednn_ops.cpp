@@ -63,9 +63,9 @@ const memory::dims kStride{1, 1}, kPad{1, 1};
 
 dnnl::convolution_forward::primitive_desc conv_fwd_pd(const memory::dims& x, const memory::dims& w,
                                                       const memory::dims& y, bool bias, const dnnl::primitive_attr& attr,
-                                                      dt type, dnnl::prop_kind prop) {
+                                                      dt type, dnnl::prop_kind prop, dnnl::algorithm alg) {
   const memory::desc b = bias ? plain({w[0]}) : memory::desc();
-  return {dnnl::convolution_forward::desc(prop, dnnl::algorithm::convolution_direct, any(x, type), any(w, type), b,
+  return {dnnl::convolution_forward::desc(prop, alg, any(x, type), any(w, type), b,
                                           any(y, type), kStride, kPad, kPad),
           attr, ctx().eng};
 }

@@ -37,7 +37,7 @@ std::string fpmath_mode();
 // ops::InferenceChain on oneDNN, for one input shape (onednn_chain.cpp).
 class ChainPlan {
  public:
-  ChainPlan(const std::vector<ops::ChainStage>& stages, const Shape& in, bool bf16);
+  ChainPlan(const std::vector<ops::ChainStage>& stages, const Shape& in, Precision precision);
   ~ChainPlan();
   void run(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out);
 
