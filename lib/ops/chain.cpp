@@ -37,6 +37,12 @@ namespace {
 // depend neither on the batch it came in nor on the thread count (below the chunk).
 constexpr Index kWinogradChunk = 64;
 
+Shape with_batch(const Shape& s, Index n) {
+  std::vector<Index> d(s.dims().begin(), s.dims().end());
+  d[0] = n;
+  return Shape(std::span<const Index>(d));
+}
+
 // Round to the nearest bfloat16, ties to even (as oneDNN's conversion); NaN stays NaN.
 void round_to_bf16(Tensor& t) {
   for (float& v : t.span()) {
@@ -139,10 +145,8 @@ void InferenceChain::forward_in_chunks(const Tensor& x, std::span<const std::siz
   check(num_threads() < kWinogradChunk, "precision fp32-winograd runs on at most " + std::to_string(kWinogradChunk - 1) +
                                             " threads (oneDNN changes its Winograd kernel there), got " +
                                             std::to_string(num_threads()));
-  std::vector<Index> dims(x.shape().dims().begin(), x.shape().dims().end());
-  const Index n = dims[0], image = x.numel() / std::max<Index>(n, 1);
-  dims[0] = kWinogradChunk;
-  const Shape chunk{std::span<const Index>(dims)};
+  const Index n = x.dim(0), image = x.numel() / std::max<Index>(n, 1);
+  const Shape chunk = with_batch(x.shape(), kWinogradChunk);
   if (!plan_ || plan_->backend != Backend::onednn || !(plan_->in == chunk)) {
     plan(chunk);
     plan_->input = Tensor::empty(chunk);
@@ -151,19 +155,16 @@ void InferenceChain::forward_in_chunks(const Tensor& x, std::span<const std::siz
   for (Index first = 0; first < n; first += kWinogradChunk) {
     const Index k = std::min(kWinogradChunk, n - first);
     const float* src = x.data() + first * image;
-    Tensor part = plan_->input;
-    if (k == kWinogradChunk) {
-      part = Tensor::wrap(const_cast<float*>(src), chunk);  // read only
-    } else {
+    Tensor part = k == kWinogradChunk ? Tensor::wrap(const_cast<float*>(src), chunk) : plan_->input;  // x is only read
+    if (k < kWinogradChunk) {
       std::copy_n(src, k * image, part.data());
       std::fill(part.data() + k * image, part.data() + part.numel(), 0.0f);
     }
     plan_->onednn->run(part, taps, plan_->chunk_out);
     for (std::size_t i = 0; i < taps.size(); ++i) {
       const Tensor& got = plan_->chunk_out[i];
-      std::vector<Index> od(got.shape().dims().begin(), got.shape().dims().end());
-      od[0] = n;
-      if (first == 0 && !(out[i].shape() == Shape(std::span<const Index>(od)))) out[i] = Tensor::empty(Shape(std::span<const Index>(od)));
+      const Shape whole = with_batch(got.shape(), n);
+      if (!(out[i].shape() == whole)) out[i] = Tensor::empty(whole);
       const Index per = got.numel() / kWinogradChunk;
       std::copy_n(got.data(), k * per, out[i].data() + first * per);
     }
