@@ -10,6 +10,8 @@ using Action = std::function<void()>;
 
 // The command line as typed (main sets it), for audit records.
 const std::string& command_line();
+// --precision into `precision`, limited to the names of morphokd::kPrecisions.
+void add_precision_option(CLI::App* cmd, std::string& precision, const std::string& description);
 
 Action add_forward_command(CLI::App& app);
 Action add_train_command(CLI::App& app);

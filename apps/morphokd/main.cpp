@@ -21,6 +21,12 @@ std::string g_command_line;
 
 const std::string& morphokd::cli::command_line() { return g_command_line; }
 
+void morphokd::cli::add_precision_option(CLI::App* cmd, std::string& precision, const std::string& description) {
+  std::vector<std::string> names;
+  for (Precision p : kPrecisions) names.emplace_back(precision_name(p));
+  cmd->add_option("--precision", precision, description)->check(CLI::IsMember(names))->capture_default_str();
+}
+
 int main(int argc, char** argv) {
   for (int i = 0; i < argc; ++i) g_command_line += (i ? " " : "") + std::string(argv[i]);
   CLI::App app{"morphokd: abnormal sperm-cell detection by knowledge distillation (CPU)"};

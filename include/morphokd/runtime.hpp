@@ -57,6 +57,7 @@ class DeterministicScope {
 //   bf16           inputs, weights and every stage's output rounded to bfloat16, sums in
 //                  fp32; oneDNN on CPUs with AVX512-BF16 or AMX
 enum class Precision { fp32, fp32_winograd, bf16 };
+inline constexpr Precision kPrecisions[] = {Precision::fp32, Precision::fp32_winograd, Precision::bf16};
 std::string_view precision_name(Precision p);
 Precision parse_precision(std::string_view name);  // throws Error naming `name`
 // Whether oneDNN runs `p` here (fp32 always).

@@ -110,7 +110,7 @@ std::string_view precision_name(Precision p) {
 }
 
 Precision parse_precision(std::string_view name) {
-  for (Precision p : {Precision::fp32, Precision::fp32_winograd, Precision::bf16})
+  for (Precision p : kPrecisions)
     if (name == precision_name(p)) return p;
   fail("unknown precision " + quote(std::string(name)) + " (expected fp32, fp32-winograd or bf16)");
 }

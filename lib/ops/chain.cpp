@@ -93,6 +93,7 @@ void InferenceChain::plan(const Shape& in) {
 #if MORPHOKD_HAS_ONEDNN
   if (plan_->backend == Backend::onednn) {
     check_precision_hardware(precision_);
+    if (precision_ == Precision::fp32_winograd) plan_->input = Tensor::empty(in);  // the padded last chunk
     plan_->onednn = std::make_unique<onednn::ChainPlan>(stages_, in, precision_);
   }
 #endif
@@ -147,10 +148,7 @@ void InferenceChain::forward_in_chunks(const Tensor& x, std::span<const std::siz
                                             std::to_string(num_threads()));
   const Index n = x.dim(0), image = x.numel() / std::max<Index>(n, 1);
   const Shape chunk = with_batch(x.shape(), kWinogradChunk);
-  if (!plan_ || plan_->backend != Backend::onednn || !(plan_->in == chunk)) {
-    plan(chunk);
-    plan_->input = Tensor::empty(chunk);
-  }
+  if (!plan_ || plan_->backend != Backend::onednn || !(plan_->in == chunk)) plan(chunk);
   out.resize(taps.size());
   for (Index first = 0; first < n; first += kWinogradChunk) {
     const Index k = std::min(kWinogradChunk, n - first);

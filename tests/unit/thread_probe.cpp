@@ -169,7 +169,7 @@ int main(int argc, char** argv) {
       for (int i = 0; i < static_cast<int>(ops::Op::kCount); ++i)
         for (const auto& [name, run] : workloads(static_cast<ops::Op>(i)))
           std::printf("%s %s | %s | %s\n", backend_name(b).data(), mode, name.c_str(), digest(run()).c_str());
-      for (Precision p : {Precision::fp32, Precision::fp32_winograd, Precision::bf16}) {
+      for (Precision p : kPrecisions) {
         if (p != Precision::fp32 && (b == Backend::reference || !precision_hardware(p))) continue;  // oneDNN's, where it runs
         std::vector<Tensor> maps;
         nn::FrozenForward::compile(*teacher.net, p)->forward(cells, taps, maps);
