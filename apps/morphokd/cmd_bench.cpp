@@ -19,7 +19,7 @@ Action add_bench_command(CLI::App& app) {
   cmd->add_option("--batch", c->batch, "Cells per batch")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--iters", c->iters, "Timed steps after one warm-up (epoch: epochs after the first)")
       ->check(CLI::PositiveNumber)->capture_default_str();
-  add_precision_option(cmd, c->precision, "Teacher forward passes: fp32, fp32-winograd (AVX-512) or bf16 (AVX512-BF16/AMX)");
+  add_precision_option(cmd, c->precision, "Teacher arithmetic: fp32, fp32-winograd (AVX-512; also FGSM's gradient) or bf16 (AVX512-BF16/AMX)");
   cmd->add_option("--data", c->data_dir, "MHSMA directory (epoch)")->capture_default_str();
   cmd->add_flag("--json", *as_json, "Print one JSON line");
   return [c, as_json] {

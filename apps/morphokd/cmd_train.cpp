@@ -41,7 +41,7 @@ Action add_train_command(CLI::App& app) {
   cmd->add_option("--fgsm-eps", a->c.fgsm_eps, "Adversarial training: FGSM step (pixel units of [0, 1]); 0: off")->capture_default_str();
   cmd->add_option("--fgsm-mix", a->c.fgsm_mix, "both: each batch and its attacked copy; adv: attacked copy only")->capture_default_str();
   add_precision_option(cmd, a->c.precision,
-                       "Teacher forward passes (targets, scores): fp32, fp32-winograd (AVX-512) or bf16 (AVX512-BF16/AMX)");
+                       "Teacher arithmetic (targets, scores; Winograd also FGSM and localization gradients): fp32, fp32-winograd (AVX-512) or bf16 (AVX512-BF16/AMX)");
   cmd->add_flag("--dump-grads", a->c.dump_grads, "Write RUN/grad_step{k}.safetensors for every step (audit)");
   cmd->add_flag("--no-shuffle", a->no_shuffle, "Batches in dataset order");
   cmd->add_flag("--no-augment", a->no_augment, "Same as --augment none");

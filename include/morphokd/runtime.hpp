@@ -50,7 +50,8 @@ class DeterministicScope {
   bool saved_;
 };
 
-// Arithmetic of the frozen teacher's forward-only passes (targets, scores).
+// Arithmetic of the frozen teacher: its forward-only passes (targets, scores) and, for
+// fp32-winograd, its gradients too (FGSM, localization).
 //   fp32           direct convolutions, as PyTorch's; the default, the auditable one
 //   fp32-winograd  fp32 Winograd F(4x4, 3x3) convolutions: fewer multiplications, results
 //                  within ~1e-5 (relative) of direct; oneDNN on AVX-512 CPUs, < 64 threads

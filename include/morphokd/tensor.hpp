@@ -27,6 +27,7 @@ class Shape {
   Index numel() const;
   std::span<const Index> dims() const { return {dims_.data(), static_cast<std::size_t>(rank_)}; }
   std::string str() const;  // "[2, 3, 64, 64]"
+  Shape with_batch(Index n) const;  // the same with dimension 0 set to n
   bool operator==(const Shape& o) const;
 
  private:

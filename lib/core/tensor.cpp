@@ -39,6 +39,12 @@ Index Shape::numel() const {
   return n;
 }
 
+Shape Shape::with_batch(Index n) const {
+  Shape s = *this;
+  s.dims_[0] = n;
+  return s;
+}
+
 std::string Shape::str() const {
   std::ostringstream s;
   s << '[';

@@ -28,11 +28,13 @@ Shape Conv2d::output_shape(const Shape& in) const {
   return {in[0], weight.value.dim(0), in[2], in[3]};
 }
 
-void Conv2d::forward(const Tensor& x, Tensor& y) { ops::conv2d_forward(x, weight.value, has_bias() ? &bias.value : nullptr, y); }
+void Conv2d::forward(const Tensor& x, Tensor& y) {
+  ops::conv2d_forward(x, weight.value, has_bias() ? &bias.value : nullptr, y, algorithm);
+}
 
 void Conv2d::backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx, bool param_grads) {
   if (param_grads) ops::conv2d_backward_weights(x, dy, weight.grad, has_bias() ? &bias.grad : nullptr);
-  if (dx) ops::conv2d_backward_data(dy, weight.value, *dx);
+  if (dx) ops::conv2d_backward_data(dy, weight.value, *dx, algorithm);
 }
 
 std::vector<Parameter*> Conv2d::parameters() {

@@ -31,18 +31,6 @@ struct InferenceChain::Plan {
 
 namespace {
 
-// oneDNN's Winograd kernel sums in an order that follows the batch size, and for a batch no
-// larger than the thread count it switches to another kernel. The Winograd chain therefore
-// runs chunks of exactly this many images, the last one zero-padded: an image's bits then
-// depend neither on the batch it came in nor on the thread count (below the chunk).
-constexpr Index kWinogradChunk = 64;
-
-Shape with_batch(const Shape& s, Index n) {
-  std::vector<Index> d(s.dims().begin(), s.dims().end());
-  d[0] = n;
-  return Shape(std::span<const Index>(d));
-}
-
 // Round to the nearest bfloat16, ties to even (as oneDNN's conversion); NaN stays NaN.
 void round_to_bf16(Tensor& t) {
   for (float& v : t.span()) {
@@ -143,11 +131,9 @@ void InferenceChain::forward(const Tensor& x, std::span<const std::size_t> taps,
 
 #if MORPHOKD_HAS_ONEDNN
 void InferenceChain::forward_in_chunks(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out) {
-  check(num_threads() < kWinogradChunk, "precision fp32-winograd runs on at most " + std::to_string(kWinogradChunk - 1) +
-                                            " threads (oneDNN changes its Winograd kernel there), got " +
-                                            std::to_string(num_threads()));
+  check_winograd_threads();  // chunks of kWinogradChunk images, as conv2d_forward (ops.hpp)
   const Index n = x.dim(0), image = x.numel() / std::max<Index>(n, 1);
-  const Shape chunk = with_batch(x.shape(), kWinogradChunk);
+  const Shape chunk = x.shape().with_batch(kWinogradChunk);
   if (!plan_ || plan_->backend != Backend::onednn || !(plan_->in == chunk)) plan(chunk);
   out.resize(taps.size());
   for (Index first = 0; first < n; first += kWinogradChunk) {
@@ -161,7 +147,7 @@ void InferenceChain::forward_in_chunks(const Tensor& x, std::span<const std::siz
     plan_->onednn->run(part, taps, plan_->chunk_out);
     for (std::size_t i = 0; i < taps.size(); ++i) {
       const Tensor& got = plan_->chunk_out[i];
-      const Shape whole = with_batch(got.shape(), n);
+      const Shape whole = got.shape().with_batch(n);
       if (!(out[i].shape() == whole)) out[i] = Tensor::empty(whole);
       const Index per = got.numel() / kWinogradChunk;
       std::copy_n(got.data(), k * per, out[i].data() + first * per);

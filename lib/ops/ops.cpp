@@ -96,20 +96,27 @@ std::string_view op_name(Op op) {
 
 bool op_uses_onednn(Op op) { return MORPHOKD_HAS_ONEDNN && op != Op::cosine && op != Op::mse && op != Op::maxpool2x2; }
 
-void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y) {
+void check_winograd_threads() {
+  check(num_threads() < kWinogradChunk, "Winograd convolutions (precision fp32-winograd) run on at most " +
+                                            std::to_string(kWinogradChunk - 1) +
+                                            " threads (oneDNN changes its Winograd kernel there), got " +
+                                            std::to_string(num_threads()));
+}
+
+void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y, ConvAlgorithm alg) {
   const auto d = conv_dims(x, w, "conv2d_forward");
   if (b) check_shape(*b, {d.co}, "conv2d_forward bias");
   check_shape(y, conv_out(d), "conv2d_forward output");
   need_contiguous({&x, &w, b, &y}, "conv2d_forward");
-  MORPHOKD_ON_ONEDNN(onednn::conv2d_forward(x, w, b, y));
+  MORPHOKD_ON_ONEDNN(onednn::conv2d_forward(x, w, b, y, alg));
   ref::conv2d_forward(d, x.data(), w.data(), ptr(b), y.data());
 }
 
-void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
+void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx, ConvAlgorithm alg) {
   const auto d = conv_dims(dx, w, "conv2d_backward_data");
   check_shape(dy, conv_out(d), "conv2d_backward_data output gradient");
   need_contiguous({&dy, &w, &dx}, "conv2d_backward_data");
-  MORPHOKD_ON_ONEDNN(onednn::conv2d_backward_data(dy, w, dx));
+  MORPHOKD_ON_ONEDNN(onednn::conv2d_backward_data(dy, w, dx, alg));
   ref::conv2d_backward_data(d, dy.data(), w.data(), dx.data());
 }
 

@@ -202,9 +202,13 @@ double measure_fma_peak_gflops() {
 
 BenchResult run_bench(const BenchConfig& c) {
   check(c.iters >= 1, "--iters must be at least 1");
-  if (parse_precision(c.precision) != Precision::fp32)  // the teacher's forward-only passes are what it changes
+  // What a precision changes: the teacher's forward passes, and Winograd's also FGSM's teacher.
+  const Precision p = parse_precision(c.precision);
+  if (p == Precision::bf16)
     check(c.what == "teacher_fwd" || c.what == "score" || c.what == "train_step",
-          "--precision " + c.precision + " applies to teacher_fwd, score and train_step (the teacher's forward passes), not " + quote(c.what));
+          "--precision bf16 applies to teacher_fwd, score and train_step (the teacher's forward passes), not " + quote(c.what));
+  if (p == Precision::fp32_winograd)
+    check(c.what != "epoch", "--precision fp32-winograd applies to teacher_fwd, score, train_step and fgsm, not 'epoch'");
   BenchResult r;
   if (c.what == "epoch") {
     r = bench_epoch(c);

@@ -11,6 +11,7 @@
 #include "morphokd/io/sha256.hpp"
 #include "morphokd/models/students.hpp"
 #include "morphokd/models/vgg16.hpp"
+#include "morphokd/nn/layers.hpp"
 
 namespace morphokd::pipeline {
 
@@ -63,6 +64,11 @@ void Detector::set_teacher_precision(Precision p) {
   check(teacher_fwd_ != nullptr || p == Precision::fp32,
         "precision " + std::string(precision_name(p)) + ": the teacher is not a plain conv/ReLU/pool stack");
   teacher_fwd_ = nn::FrozenForward::compile(*teacher_.net, p);
+  // The module path (FGSM, localization gradients) follows: Winograd there too; direct fp32
+  // under bf16, whose teacher has no module-path arithmetic.
+  const auto alg = p == Precision::fp32_winograd ? ops::ConvAlgorithm::winograd : ops::ConvAlgorithm::direct;
+  for (std::size_t i = 0; i < teacher_.net->size(); ++i)
+    if (auto* conv = dynamic_cast<nn::Conv2d*>(&teacher_.net->at(i))) conv->algorithm = alg;
 }
 
 std::string Detector::teacher_precision() const {

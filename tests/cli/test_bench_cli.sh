@@ -28,13 +28,13 @@ check "bench epoch built the cache" bash -c "! grep -q '\"cache_seconds\":0.0' '
 check "bench epoch left nothing in /tmp" bash -c "! ls -d /tmp/morphokd-bench-* 2>/dev/null"
 
 # The fp32-winograd and bf16 teachers: each runs where oneDNN dispatches its instructions
-# (bench, and a run trained and evaluated with it), else a one-line error naming this CPU's
-# ISA and no run directory.
+# (bench's workloads it changes, and a run trained and evaluated with it), else a one-line
+# error naming this CPU's ISA and no run directory.
 ISA=$(sed -E 's/.*"isa":"([^"]*)".*/\1/' "$WORK/teacher_fwd.json")
-teacher_precision() {  # teacher_precision NAME AVAILABLE NEEDS
-  local p=$1 available=$2 needs=$3
+teacher_precision() {  # teacher_precision NAME AVAILABLE NEEDS WORKLOADS
+  local p=$1 available=$2 needs=$3 workloads=$4
   if [ "$available" = yes ]; then
-    for w in teacher_fwd score train_step; do
+    for w in $workloads; do
       check "bench $w $p" "$MORPHOKD" --threads 2 bench --what $w --precision "$p" --batch 2 --iters 1 --json
       cp "$WORK/last.log" "$WORK/$w-$p.json"
       check "bench $w $p JSON" grep -q "\"precision\":\"$p\"" "$WORK/$w-$p.json"
@@ -51,8 +51,10 @@ teacher_precision() {  # teacher_precision NAME AVAILABLE NEEDS
 }
 case $ISA in avx512_core*) winograd=yes ;; *) winograd=no ;; esac
 case $ISA in avx512_core_bf16 | avx512_core_amx) bf16=yes ;; *) bf16=no ;; esac
-teacher_precision fp32-winograd $winograd "AVX-512"
-teacher_precision bf16 $bf16 "AVX512-BF16 or AMX"
+teacher_precision fp32-winograd $winograd "AVX-512" "teacher_fwd score train_step fgsm"
+teacher_precision bf16 $bf16 "AVX512-BF16 or AMX" "teacher_fwd score train_step"
 expect_error fgsm_bf16 "applies to teacher_fwd, score and train_step" "$MORPHOKD" bench --what fgsm --precision bf16
+expect_error epoch_winograd "applies to teacher_fwd, score, train_step and fgsm" \
+  "$MORPHOKD" bench --what epoch --precision fp32-winograd
 expect_error no_data "$WORK/absent" "$MORPHOKD" bench --what epoch --data "$WORK/absent"
 finish cli_bench

@@ -315,6 +315,67 @@ BOOST_AUTO_TEST_CASE(winograd_chain_approximates_direct) {
   }
 }
 
+// The module path with Winograd convolutions (the fp32-winograd teacher's FGSM and
+// localization): Winograd kernels run for the forward and the data gradient, the results
+// stay near direct convolutions', and an image gets the same bits at 1 and 2 threads, in any
+// batch (images 0-1 and 64-65 of 66: a full chunk and a padded one) and in either mode.
+BOOST_AUTO_TEST_CASE(winograd_module_path_approximates_direct) {
+  if (!backend_available(Backend::onednn) || !precision_hardware(Precision::fp32_winograd)) return;
+  BackendScope scope(Backend::onednn);
+  const Vgg16Case vgg;
+  const auto& [net, cells, taps] = vgg;
+  Tensor cells66 = Tensor::empty({66, 1, 64, 64});
+  fill_uniform(cells66, 8);
+  const Index cell = cells.numel() / 2;
+  for (Index at : {0, 64}) std::copy_n(cells.data(), 2 * cell, cells66.data() + at * cell);
+  // pool 5 and the input gradient of sum_b <pool5_b, r> for one fixed r per image
+  const auto run = [&net](const Tensor& x, ops::ConvAlgorithm alg, bool det, Tensor& pool5, Tensor& dx) {
+    for (std::size_t i = 0; i < net->size(); ++i)
+      if (auto* conv = dynamic_cast<nn::Conv2d*>(&net->at(i))) conv->algorithm = alg;
+    DeterministicScope mode(det);
+    net->forward(x);
+    pool5 = net->output(30).clone();
+    Tensor r = Tensor::empty(pool5.shape()), r1 = Tensor::empty({1, 512, 2, 2});
+    fill_uniform(r1, 9);
+    for (Index b = 0; b < x.dim(0); ++b) std::copy_n(r1.data(), r1.numel(), r.data() + b * r1.numel());
+    dx = Tensor::empty(x.shape());
+    net->backward({{30, r}}, false, &dx);
+  };
+  const auto same_bits = [](const Tensor& a, const Tensor& b, Index at) {
+    return std::memcmp(a.data(), b.data() + at * (b.numel() / b.dim(0)), a.numel() * sizeof(float)) == 0;
+  };
+  const auto W = ops::ConvAlgorithm::winograd;
+  Tensor direct, d_direct, wino, d_wino, one, d_one, big, d_big, fast, d_fast;
+  run(cells, ops::ConvAlgorithm::direct, true, direct, d_direct);
+  run(cells, W, true, wino, d_wino);
+  const int threads = num_threads();
+  set_num_threads(1);
+  run(cells, W, true, one, d_one);
+  set_num_threads(threads);
+  run(cells66, W, true, big, d_big);
+  run(cells, W, false, fast, d_fast);
+  BOOST_TEST_INFO("pool 5 " << max_rel_diff(wino, direct) << ", input gradient " << max_rel_diff(d_wino, d_direct));
+  BOOST_TEST((max_rel_diff(wino, direct) > 0 && max_rel_diff(wino, direct) < kWinogradVsDirect));
+  // Measured 1.4e-6 (pool 5) and 3.0e-6 (input gradient). The gradient's bound is looser: a
+  // ReLU or max-pool decision that a 1e-6 difference flips moves the gradient behind it by
+  // far more (test_adversarial: 0.059 between the backends); none does here.
+  BOOST_TEST((max_rel_diff(d_wino, d_direct) > 0 && max_rel_diff(d_wino, d_direct) < 1e-4));
+  for (const auto& [a, b] : {std::pair{&wino, &one}, {&d_wino, &d_one}, {&wino, &fast}, {&d_wino, &d_fast}})
+    BOOST_TEST(same_bits(*a, *b, 0));
+  for (Index at : {0, 64}) BOOST_TEST((same_bits(wino, big, at) && same_bits(d_wino, d_big, at)), "image " << at);
+  long forward_kernels = 0, data_kernels = 0;
+  for (const std::string& k : ops::onednn_kernels_used()) {
+    const bool wino_kernel = k.find("wino") != std::string::npos;
+    forward_kernels += k.starts_with("conv_fwd") && wino_kernel;
+    data_kernels += k.starts_with("conv_bwd_data") && wino_kernel;
+  }
+  BOOST_TEST(forward_kernels >= 8);  // the 8 conv shapes after the 1-channel first
+  BOOST_TEST(data_kernels >= 8);
+  set_num_threads(64);
+  expect_error([&] { run(cells, W, true, wino, d_wino); }, {"fp32-winograd", "at most 63 threads", "got 64"});
+  set_num_threads(threads);
+}
+
 // The pretraining stack end to end: conv-relu-gap-linear + softmax CE, SGD lowers the loss.
 BOOST_AUTO_TEST_CASE(classifier_trains) {
   nn::Sequential net("net");

@@ -39,12 +39,12 @@ std::string digest(const std::vector<Tensor>& outs) {
 
 using Workload = std::function<std::vector<Tensor>()>;
 
-Workload conv(Index n, Index ci, Index co, Index h) {
+Workload conv(Index n, Index ci, Index co, Index h, ops::ConvAlgorithm alg = ops::ConvAlgorithm::direct) {
   return [=] {
     const Tensor x = input({n, ci, h, h}, 1), w = input({co, ci, 3, 3}, 2), b = input({co}, 3), dy = input({n, co, h, h}, 4);
     Tensor y = like(dy.shape()), dx = like(x.shape()), dw = like(w.shape()), db = like(b.shape());
-    ops::conv2d_forward(x, w, &b, y);
-    ops::conv2d_backward_data(dy, w, dx);
+    ops::conv2d_forward(x, w, &b, y, alg);
+    ops::conv2d_backward_data(dy, w, dx, alg);
     ops::conv2d_backward_weights(x, dy, dw, &db);
     return std::vector<Tensor>{y, dx, dw, db};
   };
@@ -73,7 +73,9 @@ std::vector<std::pair<std::string, Workload>> workloads(ops::Op op) {
       return {{"conv2d 64x3x64x64->16", conv(64, 3, 16, 64)},   {"conv2d 64x16x64x64->16", conv(64, 16, 16, 64)},
               {"conv2d 64x16x32x32->128", conv(64, 16, 128, 32)}, {"conv2d 64x128x16x16->16", conv(64, 128, 16, 16)},
               {"conv2d 64x16x4x4->512", conv(64, 16, 512, 4)},   {"conv2d 64x512x4x4->16", conv(64, 512, 16, 4)},
-              {"conv2d 37x256x8x8->256", conv(37, 256, 256, 8)}};
+              {"conv2d 37x256x8x8->256", conv(37, 256, 256, 8)},
+              // a full Winograd chunk and a padded one (direct where oneDNN has no Winograd)
+              {"conv2d winograd 66x64x16x16->64", conv(66, 64, 64, 16, ops::ConvAlgorithm::winograd)}};
     case ops::Op::relu:
       return {{"relu " + act.str(), [=] {
                  const Tensor x = input(act, 10), dy = input(act, 11);

@@ -15,6 +15,7 @@ class Conv2d final : public Module {
   std::vector<Parameter*> parameters() override;
   Parameter weight;  // [Co, Ci, 3, 3]
   Parameter bias;    // [Co]; unused when the conv has no bias
+  ops::ConvAlgorithm algorithm = ops::ConvAlgorithm::direct;  // of the forward and data gradient
   bool has_bias() const { return has_bias_; }
 
  private:

@@ -47,10 +47,22 @@ std::string_view op_name(Op op);
 bool op_uses_onednn(Op op);
 
 // ---- conv2d: 3x3, stride 1, padding 1 --------------------------------------------------
+// winograd (the fp32-winograd teacher): onednn runs oneDNN's Winograd F(4x4, 3x3) kernels
+// (AVX-512) for the forward and the data gradient, which approximate the direct convolution
+// to ~1e-5. Their sums follow the batch size, and for a batch no larger than the thread
+// count oneDNN switches kernel; so both run on chunks of exactly kWinogradChunk images, the
+// last zero-padded: an image's bits then depend neither on its batch nor on the thread count
+// (below kWinogradChunk; more is refused). Where oneDNN has no Winograd kernel for a shape,
+// direct. reference: direct, what Winograd approximates.
+enum class ConvAlgorithm { direct, winograd };
+inline constexpr Index kWinogradChunk = 64;
+// Throws unless num_threads() < kWinogradChunk (above, oneDNN changes its Winograd kernel).
+void check_winograd_threads();
 // x [N,Ci,H,W], w [Co,Ci,3,3], b [Co] or null, y [N,Co,H,W]
-void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y);
+void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y,
+                    ConvAlgorithm alg = ConvAlgorithm::direct);
 // dy [N,Co,H,W], w [Co,Ci,3,3] -> dx [N,Ci,H,W]
-void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx);
+void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx, ConvAlgorithm alg = ConvAlgorithm::direct);
 // x [N,Ci,H,W], dy [N,Co,H,W] -> dw [Co,Ci,3,3], db [Co] (null: no bias)
 void conv2d_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* db);
 

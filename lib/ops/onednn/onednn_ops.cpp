@@ -91,11 +91,12 @@ Entry& cached(const std::string& key, Make make) {
   return *it->second;
 }
 
-// Scratch for layout changes, shared by every op: calls run one at a time and a staged
-// buffer lives within one call, so one grow-only buffer per role serves all shapes.
-enum Slot { kIn0, kIn1, kOut };
+// Scratch for layout changes and Winograd's padded chunks, shared by every op: calls run one
+// at a time and a staged buffer lives within one call, so one grow-only buffer per role
+// serves all shapes.
+enum Slot { kIn0, kIn1, kOut, kChunkIn, kChunkOut };
 void* scratch(Slot slot, std::size_t bytes) {
-  static std::vector<CacheLine> buffers[3];
+  static std::vector<CacheLine> buffers[5];
   std::vector<CacheLine>& b = buffers[slot];
   if (b.size() * sizeof(CacheLine) < bytes) b.resize(lines_for(bytes));
   return b.data();
@@ -152,10 +153,28 @@ std::string fpmath_mode() {
   return "unknown";
 }
 
-void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y) {
+namespace {
+
+// make(algorithm) for Winograd where asked and oneDNN has a kernel for the shape, else direct.
+template <class Make>
+auto winograd_or_direct(ops::ConvAlgorithm alg, Make make) {
+  if (alg == ops::ConvAlgorithm::winograd) try {
+      return make(algorithm::convolution_winograd);
+    } catch (const dnnl::error&) {
+    }
+  return make(algorithm::convolution_direct);
+}
+
+dnnl::convolution_forward::primitive_desc conv_fwd_pd_for(const memory::dims& x, const memory::dims& w,
+                                                          const memory::dims& y, bool bias, ops::ConvAlgorithm alg) {
+  return winograd_or_direct(alg, [&](algorithm a) { return conv_fwd_pd(x, w, y, bias, {}, dt::f32, prop_kind::forward_training, a); });
+}
+
+void conv_forward_run(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y, ops::ConvAlgorithm alg) {
   const auto xd = dims_of(x), wd = dims_of(w), yd = dims_of(y);
-  auto& e = cached<ConvFwd>(key_of("conv_fwd", {xd, wd}, b != nullptr), [&] {
-    auto pd = conv_fwd_pd(xd, wd, yd, b != nullptr);
+  const std::uint64_t flags = (b != nullptr) | (alg == ops::ConvAlgorithm::winograd) << 1;
+  auto& e = cached<ConvFwd>(key_of("conv_fwd", {xd, wd}, flags), [&] {
+    auto pd = conv_fwd_pd_for(xd, wd, yd, b != nullptr, alg);
     return ConvFwd{pd, dnnl::convolution_forward(pd)};
   });
   const memory ux = wrap(x), uw = wrap(w), uy = wrap(y);
@@ -169,14 +188,38 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y
   ctx().strm.wait();
 }
 
-void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
+// run(in_k, out_k) on chunks of exactly kWinogradChunk images, the last zero-padded (ops.hpp).
+template <class Run>
+void in_winograd_chunks(const Tensor& in, Tensor& out, Run run) {
+  ops::check_winograd_threads();
+  const Index n = in.dim(0), chunk = ops::kWinogradChunk, in_image = in.numel() / n, out_image = out.numel() / n;
+  const Shape is = in.shape().with_batch(chunk), os = out.shape().with_batch(chunk);
+  for (Index first = 0; first < n; first += chunk) {
+    const Index k = std::min(chunk, n - first);
+    const float* src = in.data() + first * in_image;
+    float* dst = out.data() + first * out_image;
+    if (k == chunk) {  // `in` is only read
+      Tensor out_k = Tensor::wrap(dst, os);
+      run(Tensor::wrap(const_cast<float*>(src), is), out_k);
+      continue;
+    }
+    Tensor in_k = Tensor::wrap(static_cast<float*>(scratch(kChunkIn, is.numel() * sizeof(float))), is);
+    Tensor out_k = Tensor::wrap(static_cast<float*>(scratch(kChunkOut, os.numel() * sizeof(float))), os);
+    std::copy_n(src, k * in_image, in_k.data());
+    std::fill(in_k.data() + k * in_image, in_k.data() + in_k.numel(), 0.0f);
+    run(in_k, out_k);
+    std::copy_n(out_k.data(), k * out_image, dst);
+  }
+}
+
+void conv_backward_data_run(const Tensor& dy, const Tensor& w, Tensor& dx, ops::ConvAlgorithm alg) {
   const auto dyd = dims_of(dy), wd = dims_of(w), dxd = dims_of(dx);
-  auto& e = cached<ConvBwdData>(key_of("conv_bwd_data", {dxd, wd}), [&] {
-    const auto hint = conv_fwd_pd(dxd, wd, dyd, false);
-    dnnl::convolution_backward_data::primitive_desc pd(
-        dnnl::convolution_backward_data::desc(algorithm::convolution_direct, any(dxd), any(wd), any(dyd), kStride,
-                                              kPad, kPad),
-        ctx().eng, hint);
+  auto& e = cached<ConvBwdData>(key_of("conv_bwd_data", {dxd, wd}, alg == ops::ConvAlgorithm::winograd), [&] {
+    const auto pd = winograd_or_direct(alg, [&](algorithm a) {
+      return dnnl::convolution_backward_data::primitive_desc(
+          dnnl::convolution_backward_data::desc(a, any(dxd), any(wd), any(dyd), kStride, kPad, kPad), ctx().eng,
+          conv_fwd_pd(dxd, wd, dyd, false, {}, dt::f32, prop_kind::forward_training, a));
+    });
     return ConvBwdData{pd, dnnl::convolution_backward_data(pd)};
   });
   const memory udy = wrap(dy), uw = wrap(w), udx = wrap(dx);
@@ -186,6 +229,17 @@ void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
   e.prim.execute(ctx().strm, {{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DIFF_SRC, dsrc}});
   finish_out(dsrc, udx);
   ctx().strm.wait();
+}
+}  // namespace
+
+void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y, ops::ConvAlgorithm alg) {
+  if (alg == ops::ConvAlgorithm::direct) return conv_forward_run(x, w, b, y, alg);
+  in_winograd_chunks(x, y, [&](const Tensor& xk, Tensor& yk) { conv_forward_run(xk, w, b, yk, alg); });
+}
+
+void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx, ops::ConvAlgorithm alg) {
+  if (alg == ops::ConvAlgorithm::direct) return conv_backward_data_run(dy, w, dx, alg);
+  in_winograd_chunks(dy, dx, [&](const Tensor& dyk, Tensor& dxk) { conv_backward_data_run(dyk, w, dxk, alg); });
 }
 
 void conv2d_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* db) {

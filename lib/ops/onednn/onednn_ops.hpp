@@ -11,8 +11,8 @@
 
 namespace morphokd::onednn {
 
-void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y);
-void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx);
+void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y, ops::ConvAlgorithm alg);
+void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx, ops::ConvAlgorithm alg);
 void conv2d_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* db);
 void relu_forward(const Tensor& x, Tensor& y);
 void relu_backward(const Tensor& x, const Tensor& dy, Tensor& dx);
