@@ -209,6 +209,8 @@ BenchResult run_bench(const BenchConfig& c) {
           "--precision bf16 applies to teacher_fwd, score and train_step (the teacher's forward passes), not " + quote(c.what));
   if (p == Precision::fp32_winograd)
     check(c.what != "epoch", "--precision fp32-winograd applies to teacher_fwd, score, train_step and fgsm, not 'epoch'");
+  // Before any work, and for fgsm too, whose teacher has no chain to refuse it.
+  if (current_backend() == Backend::onednn) check_precision_hardware(p);
   BenchResult r;
   if (c.what == "epoch") {
     r = bench_epoch(c);

@@ -43,7 +43,9 @@ teacher_precision() {  # teacher_precision NAME AVAILABLE NEEDS WORKLOADS
     check "run.json records $p" grep -q "\"precision\": \"$p\"" "$WORK/$p/run.json"
     check "eval $p" "$MORPHOKD" eval --run "$WORK/$p" --split test
   else
-    expect_error "bench_$p" "$needs; this one dispatches $ISA" "$MORPHOKD" bench --precision "$p"
+    for w in $workloads; do
+      expect_error "bench_${w}_$p" "$needs; this one dispatches $ISA" "$MORPHOKD" bench --what $w --precision "$p"
+    done
     expect_error "train_$p" "$needs; this one dispatches $ISA" \
       "$MORPHOKD" train --part head --data "$DATA" --precision "$p" --steps 2 --out "$WORK/$p"
     check "no run directory ($p)" test ! -e "$WORK/$p"
