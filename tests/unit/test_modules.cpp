@@ -318,7 +318,8 @@ BOOST_AUTO_TEST_CASE(winograd_chain_approximates_direct) {
 // The module path with Winograd convolutions (the fp32-winograd teacher's FGSM and
 // localization): Winograd kernels run for the forward and the data gradient, the results
 // stay near direct convolutions', and an image gets the same bits at 1 and 2 threads, in any
-// batch (images 0-1 and 64-65 of 66: a full chunk and a padded one) and in either mode.
+// batch (images 0-1 and 64-65 of 66: a full chunk and a padded one), in either mode, and in
+// the fp32-winograd chain (so `score` and `attack` report the same scores).
 BOOST_AUTO_TEST_CASE(winograd_module_path_approximates_direct) {
   if (!backend_available(Backend::onednn) || !precision_hardware(Precision::fp32_winograd)) return;
   BackendScope scope(Backend::onednn);
@@ -360,7 +361,9 @@ BOOST_AUTO_TEST_CASE(winograd_module_path_approximates_direct) {
   // ReLU or max-pool decision that a 1e-6 difference flips moves the gradient behind it by
   // far more (test_adversarial: 0.059 between the backends); none does here.
   BOOST_TEST((max_rel_diff(d_wino, d_direct) > 0 && max_rel_diff(d_wino, d_direct) < 1e-4));
-  for (const auto& [a, b] : {std::pair{&wino, &one}, {&d_wino, &d_one}, {&wino, &fast}, {&d_wino, &d_fast}})
+  std::vector<Tensor> chain;
+  nn::FrozenForward::compile(*net, Precision::fp32_winograd)->forward(cells, std::vector<std::size_t>{30}, chain);
+  for (const auto& [a, b] : {std::pair{&wino, &one}, {&d_wino, &d_one}, {&wino, &fast}, {&d_wino, &d_fast}, {&wino, &chain[0]}})
     BOOST_TEST(same_bits(*a, *b, 0));
   for (Index at : {0, 64}) BOOST_TEST((same_bits(wino, big, at) && same_bits(d_wino, d_big, at)), "image " << at);
   long forward_kernels = 0, data_kernels = 0;

@@ -13,10 +13,10 @@
 // no module path to match) and needs bf16 hardware; reference rounds the fp32 ops' results
 // the same way, the readable statement of what the fast path computes.
 //
-// fp32-winograd: onednn runs Winograd convolutions (forward_inference, AVX-512 only), which
-// approximate the direct convolution to ~1e-5, in chunks of 64 images (an image's bits do not
-// depend on its batch or, below 64, on the thread count); reference computes the direct
-// convolution, the statement of what they approximate.
+// fp32-winograd: onednn runs the Winograd kernels of conv2d with ConvAlgorithm::winograd (the
+// same bits; AVX-512 only), which approximate the direct convolution to ~1e-5, in chunks of 64
+// images (an image's bits do not depend on its batch or, below 64, on the thread count);
+// reference computes the direct convolution, the statement of what they approximate.
 #pragma once
 #include <memory>
 #include <span>

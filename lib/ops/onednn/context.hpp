@@ -9,6 +9,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <string>
 
+#include "morphokd/ops/ops.hpp"
 #include "morphokd/tensor.hpp"
 
 namespace morphokd::onednn::detail {
@@ -41,13 +42,18 @@ inline std::size_t lines_for(std::size_t bytes) { return (bytes + sizeof(CacheLi
 // A 3x3, stride-1, pad-1 convolution. prop_kind forward_training everywhere, the frozen chain
 // included: oneDNN picks its kernel by prop_kind (on AVX512-BF16 CPUs brgconv for inference,
 // jit for training), and the chain must run the module path's kernel to give its bits.
-// (The bf16 and Winograd chains have no module path to match: forward_inference, `type` for
-// all but the bias, `alg`.)
+// (The bf16 chain has no module path to match: forward_inference, `type` for all but the bias.)
 dnnl::convolution_forward::primitive_desc conv_fwd_pd(const memory::dims& x, const memory::dims& w,
                                                       const memory::dims& y, bool bias,
                                                       const dnnl::primitive_attr& attr = {}, dt type = dt::f32,
                                                       dnnl::prop_kind prop = dnnl::prop_kind::forward_training,
                                                       dnnl::algorithm alg = dnnl::algorithm::convolution_direct);
+
+// The module path's fp32 descriptor for `alg`: Winograd where oneDNN has a kernel for the
+// shape, else direct (the Winograd chain uses it too, to give the modules' bits).
+dnnl::convolution_forward::primitive_desc conv_fwd_pd_for(const memory::dims& x, const memory::dims& w,
+                                                          const memory::dims& y, bool bias, ops::ConvAlgorithm alg,
+                                                          const dnnl::primitive_attr& attr = {});
 
 std::string key_of(const char* op, std::initializer_list<memory::dims> shapes, std::uint64_t flags = 0);
 void log_kernel(const std::string& key, const std::string& impl);

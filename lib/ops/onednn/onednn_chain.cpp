@@ -1,6 +1,6 @@
 // ops::InferenceChain on oneDNN: one primitive per stage, conv + bias + ReLU fused through a
 // post-op, the layouts (and in bf16 the data type) oneDNN picks kept from stage to stage.
-// fp32-winograd: Winograd convolutions where oneDNN has them for the stage, else direct.
+// fp32-winograd: the modules' Winograd kernels (their bits), where oneDNN has them, else direct.
 #include <algorithm>
 #include <string>
 
@@ -24,14 +24,15 @@ dnnl::primitive_attr relu_post_op() {
   return attr;
 }
 
-// The conv stage's primitive: the kernel Conv2d's forward runs for this shape (so the chain's
-// outputs are its bits), with the ReLU as a post-op when that kernel takes one; else without,
-// and the ReLU becomes a step of its own.
+// The conv stage's primitive: the kernel Conv2d's forward runs for this shape and algorithm
+// (so the chain's outputs are its bits), with the ReLU as a post-op when that kernel takes
+// one; else without, and the ReLU becomes a step of its own.
 dnnl::convolution_forward::primitive_desc matching_conv(const memory::dims& x, const memory::dims& w,
-                                                        const memory::dims& y, bool bias, bool relu) {
-  auto plain_pd = conv_fwd_pd(x, w, y, bias);
+                                                        const memory::dims& y, bool bias, bool relu,
+                                                        ops::ConvAlgorithm alg) {
+  auto plain_pd = conv_fwd_pd_for(x, w, y, bias, alg);
   if (!relu) return plain_pd;
-  auto pd = conv_fwd_pd(x, w, y, bias, relu_post_op());
+  auto pd = conv_fwd_pd_for(x, w, y, bias, alg, relu_post_op());
   do {
     if (pd.impl_info_str() == plain_pd.impl_info_str() && pd.src_desc() == plain_pd.src_desc() &&
         pd.weights_desc() == plain_pd.weights_desc() && pd.dst_desc() == plain_pd.dst_desc())
@@ -40,16 +41,10 @@ dnnl::convolution_forward::primitive_desc matching_conv(const memory::dims& x, c
   return plain_pd;
 }
 
-// The conv stage's primitive in bf16 or fp32-winograd (forward_inference, ReLU as a post-op).
-dnnl::convolution_forward::primitive_desc inference_conv(const memory::dims& x, const memory::dims& w,
-                                                         const memory::dims& y, bool bias, bool relu, Precision p) {
-  const dnnl::primitive_attr attr = relu ? relu_post_op() : dnnl::primitive_attr();
-  if (p == Precision::bf16) return conv_fwd_pd(x, w, y, bias, attr, dt::bf16, prop_kind::forward_inference);
-  try {
-    return conv_fwd_pd(x, w, y, bias, attr, dt::f32, prop_kind::forward_inference, algorithm::convolution_winograd);
-  } catch (const dnnl::error&) {  // a shape no Winograd kernel takes
-    return conv_fwd_pd(x, w, y, bias, attr, dt::f32, prop_kind::forward_inference);
-  }
+// The conv stage's primitive in bf16 (forward_inference, ReLU as a post-op).
+dnnl::convolution_forward::primitive_desc bf16_conv(const memory::dims& x, const memory::dims& w,
+                                                    const memory::dims& y, bool bias, bool relu) {
+  return conv_fwd_pd(x, w, y, bias, relu ? relu_post_op() : dnnl::primitive_attr(), dt::bf16, prop_kind::forward_inference);
 }
 
 }  // namespace
@@ -90,8 +85,9 @@ ChainPlan::ChainPlan(const std::vector<ops::ChainStage>& stages, const Shape& in
     const ops::ChainStage& st = stages[s];
     if (st.weight) {
       const memory::dims wd = dims_of(*st.weight), yd{d[0], wd[0], d[2], d[3]};
-      auto pd = precision == Precision::fp32 ? matching_conv(d, wd, yd, st.bias != nullptr, st.relu)
-                                             : inference_conv(d, wd, yd, st.bias != nullptr, st.relu, precision);
+      const auto alg = precision == Precision::fp32_winograd ? ops::ConvAlgorithm::winograd : ops::ConvAlgorithm::direct;
+      auto pd = precision == Precision::bf16 ? bf16_conv(d, wd, yd, st.bias != nullptr, st.relu)
+                                             : matching_conv(d, wd, yd, st.bias != nullptr, st.relu, alg);
       const bool fused = st.relu && pd.get_primitive_attr().get_post_ops().len() == 1;
       if (pd.src_desc() != cur) {  // at the input when the conv wants a blocked source; rare between stages
         const dnnl::reorder::primitive_desc rpd(ctx().eng, cur, ctx().eng, pd.src_desc());

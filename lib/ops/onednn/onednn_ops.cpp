@@ -70,6 +70,24 @@ dnnl::convolution_forward::primitive_desc conv_fwd_pd(const memory::dims& x, con
           attr, ctx().eng};
 }
 
+// make(algorithm) for Winograd where asked and oneDNN has a kernel for the shape, else direct.
+template <class Make>
+auto winograd_or_direct(ops::ConvAlgorithm alg, Make make) {
+  if (alg == ops::ConvAlgorithm::winograd) try {
+      return make(dnnl::algorithm::convolution_winograd);
+    } catch (const dnnl::error&) {
+    }
+  return make(dnnl::algorithm::convolution_direct);
+}
+
+dnnl::convolution_forward::primitive_desc conv_fwd_pd_for(const memory::dims& x, const memory::dims& w,
+                                                          const memory::dims& y, bool bias, ops::ConvAlgorithm alg,
+                                                          const dnnl::primitive_attr& attr) {
+  return winograd_or_direct(alg, [&](dnnl::algorithm a) {
+    return conv_fwd_pd(x, w, y, bias, attr, dt::f32, dnnl::prop_kind::forward_training, a);
+  });
+}
+
 }  // namespace detail
 
 namespace {
@@ -154,21 +172,6 @@ std::string fpmath_mode() {
 }
 
 namespace {
-
-// make(algorithm) for Winograd where asked and oneDNN has a kernel for the shape, else direct.
-template <class Make>
-auto winograd_or_direct(ops::ConvAlgorithm alg, Make make) {
-  if (alg == ops::ConvAlgorithm::winograd) try {
-      return make(algorithm::convolution_winograd);
-    } catch (const dnnl::error&) {
-    }
-  return make(algorithm::convolution_direct);
-}
-
-dnnl::convolution_forward::primitive_desc conv_fwd_pd_for(const memory::dims& x, const memory::dims& w,
-                                                          const memory::dims& y, bool bias, ops::ConvAlgorithm alg) {
-  return winograd_or_direct(alg, [&](algorithm a) { return conv_fwd_pd(x, w, y, bias, {}, dt::f32, prop_kind::forward_training, a); });
-}
 
 void conv_forward_run(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y, ops::ConvAlgorithm alg) {
   const auto xd = dims_of(x), wd = dims_of(w), yd = dims_of(y);
