@@ -112,7 +112,10 @@ std::string_view precision_name(Precision p) {
 Precision parse_precision(std::string_view name) {
   for (Precision p : kPrecisions)
     if (name == precision_name(p)) return p;
-  fail("unknown precision " + quote(std::string(name)) + " (expected fp32, fp32-winograd or bf16)");
+  std::string names;
+  for (std::size_t i = 0; i < std::size(kPrecisions); ++i)
+    names += (i == 0 ? "" : i + 1 < std::size(kPrecisions) ? ", " : " or ") + std::string(precision_name(kPrecisions[i]));
+  fail("unknown precision " + quote(std::string(name)) + " (expected " + names + ")");
 }
 
 bool precision_hardware(Precision p) {

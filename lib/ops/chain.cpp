@@ -12,6 +12,7 @@
 #include "morphokd_build_config.hpp"
 #if MORPHOKD_HAS_ONEDNN
 #include "onednn/onednn_ops.hpp"
+#include "winograd_chunks.hpp"
 #endif
 
 namespace morphokd::ops {
@@ -131,28 +132,19 @@ void InferenceChain::forward(const Tensor& x, std::span<const std::size_t> taps,
 
 #if MORPHOKD_HAS_ONEDNN
 void InferenceChain::forward_in_chunks(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out) {
-  check_winograd_threads();  // chunks of kWinogradChunk images, as conv2d_forward (ops.hpp)
-  const Index n = x.dim(0), image = x.numel() / std::max<Index>(n, 1);
   const Shape chunk = x.shape().with_batch(kWinogradChunk);
   if (!plan_ || plan_->backend != Backend::onednn || !(plan_->in == chunk)) plan(chunk);
   out.resize(taps.size());
-  for (Index first = 0; first < n; first += kWinogradChunk) {
-    const Index k = std::min(kWinogradChunk, n - first);
-    const float* src = x.data() + first * image;
-    Tensor part = k == kWinogradChunk ? Tensor::wrap(const_cast<float*>(src), chunk) : plan_->input;  // x is only read
-    if (k < kWinogradChunk) {
-      std::copy_n(src, k * image, part.data());
-      std::fill(part.data() + k * image, part.data() + part.numel(), 0.0f);
-    }
+  for_each_winograd_chunk(x, plan_->input, [&](const Tensor& part, Index first, Index k) {
     plan_->onednn->run(part, taps, plan_->chunk_out);
     for (std::size_t i = 0; i < taps.size(); ++i) {
       const Tensor& got = plan_->chunk_out[i];
-      const Shape whole = got.shape().with_batch(n);
+      const Shape whole = got.shape().with_batch(x.dim(0));
       if (!(out[i].shape() == whole)) out[i] = Tensor::empty(whole);
       const Index per = got.numel() / kWinogradChunk;
       std::copy_n(got.data(), k * per, out[i].data() + first * per);
     }
-  }
+  });
 }
 #endif
 

@@ -66,9 +66,8 @@ void Detector::set_teacher_precision(Precision p) {
   teacher_fwd_ = nn::FrozenForward::compile(*teacher_.net, p);
   // The module path (FGSM, localization gradients) follows: Winograd there too; direct fp32
   // under bf16, whose teacher has no module-path arithmetic.
-  const auto alg = p == Precision::fp32_winograd ? ops::ConvAlgorithm::winograd : ops::ConvAlgorithm::direct;
   for (std::size_t i = 0; i < teacher_.net->size(); ++i)
-    if (auto* conv = dynamic_cast<nn::Conv2d*>(&teacher_.net->at(i))) conv->algorithm = alg;
+    if (auto* conv = dynamic_cast<nn::Conv2d*>(&teacher_.net->at(i))) conv->algorithm = ops::conv_algorithm(p);
 }
 
 std::string Detector::teacher_precision() const {

@@ -225,6 +225,14 @@ BOOST_AUTO_TEST_CASE(frozen_forward_matches_modules) {
 // bf16 chain: rounding to nearest, ties to even, on both backends (an identity conv shows the
 // rounded input); on VGG16 the reference emulation stays near fp32, and oneDNN's bf16 near
 // the emulation where the CPU has bf16 instructions and is refused where it has not.
+BOOST_AUTO_TEST_CASE(precision_names_round_trip) {
+  for (Precision p : kPrecisions) BOOST_TEST((parse_precision(precision_name(p)) == p));
+  expect_error([] { parse_precision("fp16"); }, {"'fp16'", "expected fp32, fp32-winograd or bf16"});
+  BOOST_TEST((ops::conv_algorithm(Precision::fp32_winograd) == ops::ConvAlgorithm::winograd));
+  BOOST_TEST((ops::conv_algorithm(Precision::fp32) == ops::ConvAlgorithm::direct));
+  BOOST_TEST((ops::conv_algorithm(Precision::bf16) == ops::ConvAlgorithm::direct));
+}
+
 BOOST_AUTO_TEST_CASE(bf16_chain_rounds_to_nearest_even) {
   Tensor w = Tensor::zeros({1, 1, 3, 3});
   w.data()[4] = 1;

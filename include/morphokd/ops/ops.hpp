@@ -55,6 +55,10 @@ bool op_uses_onednn(Op op);
 // (below kWinogradChunk; more is refused). Where oneDNN has no Winograd kernel for a shape,
 // direct. reference: direct, what Winograd approximates.
 enum class ConvAlgorithm { direct, winograd };
+// A precision's fp32 convolutions: Winograd under fp32-winograd, else direct.
+inline ConvAlgorithm conv_algorithm(Precision p) {
+  return p == Precision::fp32_winograd ? ConvAlgorithm::winograd : ConvAlgorithm::direct;
+}
 inline constexpr Index kWinogradChunk = 64;
 // Throws unless num_threads() < kWinogradChunk (above, oneDNN changes its Winograd kernel).
 void check_winograd_threads();

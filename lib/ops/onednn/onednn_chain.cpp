@@ -85,9 +85,8 @@ ChainPlan::ChainPlan(const std::vector<ops::ChainStage>& stages, const Shape& in
     const ops::ChainStage& st = stages[s];
     if (st.weight) {
       const memory::dims wd = dims_of(*st.weight), yd{d[0], wd[0], d[2], d[3]};
-      const auto alg = precision == Precision::fp32_winograd ? ops::ConvAlgorithm::winograd : ops::ConvAlgorithm::direct;
       auto pd = precision == Precision::bf16 ? bf16_conv(d, wd, yd, st.bias != nullptr, st.relu)
-                                             : matching_conv(d, wd, yd, st.bias != nullptr, st.relu, alg);
+                                             : matching_conv(d, wd, yd, st.bias != nullptr, st.relu, ops::conv_algorithm(precision));
       const bool fused = st.relu && pd.get_primitive_attr().get_post_ops().len() == 1;
       if (pd.src_desc() != cur) {  // at the input when the conv wants a blocked source; rare between stages
         const dnnl::reorder::primitive_desc rpd(ctx().eng, cur, ctx().eng, pd.src_desc());

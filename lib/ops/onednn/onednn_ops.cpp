@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "context.hpp"
+#include "../winograd_chunks.hpp"
 
 #include "morphokd/error.hpp"
 
@@ -194,25 +195,16 @@ void conv_forward_run(const Tensor& x, const Tensor& w, const Tensor* b, Tensor&
 // run(in_k, out_k) on chunks of exactly kWinogradChunk images, the last zero-padded (ops.hpp).
 template <class Run>
 void in_winograd_chunks(const Tensor& in, Tensor& out, Run run) {
-  ops::check_winograd_threads();
-  const Index n = in.dim(0), chunk = ops::kWinogradChunk, in_image = in.numel() / n, out_image = out.numel() / n;
-  const Shape is = in.shape().with_batch(chunk), os = out.shape().with_batch(chunk);
-  for (Index first = 0; first < n; first += chunk) {
-    const Index k = std::min(chunk, n - first);
-    const float* src = in.data() + first * in_image;
+  const Shape is = in.shape().with_batch(ops::kWinogradChunk), os = out.shape().with_batch(ops::kWinogradChunk);
+  const Index out_image = os.numel() / ops::kWinogradChunk;
+  Tensor pad = Tensor::wrap(static_cast<float*>(scratch(kChunkIn, is.numel() * sizeof(float))), is);
+  ops::for_each_winograd_chunk(in, pad, [&](const Tensor& in_k, Index first, Index k) {
     float* dst = out.data() + first * out_image;
-    if (k == chunk) {  // `in` is only read
-      Tensor out_k = Tensor::wrap(dst, os);
-      run(Tensor::wrap(const_cast<float*>(src), is), out_k);
-      continue;
-    }
-    Tensor in_k = Tensor::wrap(static_cast<float*>(scratch(kChunkIn, is.numel() * sizeof(float))), is);
-    Tensor out_k = Tensor::wrap(static_cast<float*>(scratch(kChunkOut, os.numel() * sizeof(float))), os);
-    std::copy_n(src, k * in_image, in_k.data());
-    std::fill(in_k.data() + k * in_image, in_k.data() + in_k.numel(), 0.0f);
+    const bool whole = k == ops::kWinogradChunk;
+    Tensor out_k = Tensor::wrap(whole ? dst : static_cast<float*>(scratch(kChunkOut, os.numel() * sizeof(float))), os);
     run(in_k, out_k);
-    std::copy_n(out_k.data(), k * out_image, dst);
-  }
+    if (!whole) std::copy_n(out_k.data(), k * out_image, dst);
+  });
 }
 
 void conv_backward_data_run(const Tensor& dy, const Tensor& w, Tensor& dx, ops::ConvAlgorithm alg) {
