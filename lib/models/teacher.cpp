@@ -38,6 +38,7 @@ Teacher open_teacher(const std::string& spec, int channels) {
   t.spec = spec;
   t.sha256 = teacher_sha256(spec, &rgb);
   t.net = vgg16_features(channels);
+  t.net->freeze();
   if (channels == 3) {
     t.net->load_state_dict(rgb, spec);
     t.net->eval();

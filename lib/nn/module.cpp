@@ -23,17 +23,22 @@ Shape Sequential::output_shape(const Shape& in, std::size_t upto) const {
 void Sequential::plan(const Shape& in) {
   acts_.clear();
   grads_.clear();
+  for (Tensor& b : grad_buffers_) b = Tensor();  // planned by the first backward: scoring needs none
   Shape s = in;
-  Index largest = 0;
   for (auto& m : modules_) {
     s = m->output_shape(s);
-    acts_.push_back(Tensor::empty(s));
-    largest = std::max(largest, s.numel());
+    const bool over_input = relu_in_place_ && !acts_.empty() && m->kind() == "ReLU";
+    acts_.push_back(over_input ? acts_.back() : Tensor::empty(s));  // a copy shares the storage
   }
+  planned_for_ = in;
+}
+
+void Sequential::plan_grads() {
+  Index largest = 0;
+  for (const Tensor& a : acts_) largest = std::max(largest, a.numel());
   // Module i's backward reads grads_[i] and writes grads_[i - 1]: two buffers, alternating.
   for (Tensor& b : grad_buffers_) b = Tensor::empty({largest});
   for (std::size_t i = 0; i < acts_.size(); ++i) grads_.push_back(Tensor::wrap(grad_buffers_[i % 2].data(), acts_[i].shape()));
-  planned_for_ = in;
 }
 
 const Tensor& Sequential::forward(const Tensor& x) {
@@ -47,6 +52,8 @@ const Tensor& Sequential::forward(const Tensor& x) {
 void Sequential::backward(const std::map<std::size_t, Tensor>& output_grads, bool param_grads, Tensor* dx) {
   if (output_grads.empty()) return;
   check(!acts_.empty(), prefix_ + ": backward before forward");
+  check(!(param_grads && frozen_), prefix_ + ": parameter gradients of a frozen network");
+  if (grads_.empty()) plan_grads();
   const std::size_t top = output_grads.rbegin()->first;
   check(top < modules_.size(), prefix_ + ": gradient for a module output that does not exist");
   // Lowest module whose backward must run: 0 if dx is wanted, else the lowest with parameters.
@@ -96,6 +103,16 @@ Index Sequential::num_parameters() {
 
 void Sequential::zero_grad() {
   for (auto& [name, p] : named_parameters()) p->grad.fill(0.0f);
+}
+
+void Sequential::freeze() {
+  frozen_ = true;
+  for (auto& [name, p] : named_parameters()) p->grad = Tensor();
+}
+
+void Sequential::set_relu_in_place(bool on) {
+  if (on != relu_in_place_) acts_.clear();  // plan again
+  relu_in_place_ = on;
 }
 
 SafetensorsFile Sequential::state_dict() {

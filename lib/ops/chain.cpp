@@ -60,6 +60,8 @@ InferenceChain::~InferenceChain() = default;
 InferenceChain::InferenceChain(InferenceChain&&) noexcept = default;
 InferenceChain& InferenceChain::operator=(InferenceChain&&) noexcept = default;
 
+void InferenceChain::release() { plan_.reset(); }
+
 void InferenceChain::plan(const Shape& in) {
   plan_ = std::make_unique<Plan>();
   plan_->backend = current_backend();

@@ -58,6 +58,9 @@ Detector::Detector(models::Teacher teacher, std::unique_ptr<nn::Sequential> stud
   // A 3-channel teacher also serves gray transforms: it sees the gray copies.
   check(teacher_.channels == 3 || input_.channels() == 1,
         "Detector: the teacher's input channels do not match the input transform");
+  // Only pool outputs are read (maps); the activations before each ReLU are not needed.
+  teacher_.net->set_relu_in_place(true);
+  student_->set_relu_in_place(true);
 }
 
 void Detector::set_teacher_precision(Precision p) {
@@ -68,6 +71,10 @@ void Detector::set_teacher_precision(Precision p) {
   // under bf16, whose teacher has no module-path arithmetic.
   for (std::size_t i = 0; i < teacher_.net->size(); ++i)
     if (auto* conv = dynamic_cast<nn::Conv2d*>(&teacher_.net->at(i))) conv->algorithm = ops::conv_algorithm(p);
+}
+
+void Detector::release_teacher_plan() {
+  if (teacher_fwd_) teacher_fwd_->release();
 }
 
 std::string Detector::teacher_precision() const {

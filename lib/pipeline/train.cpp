@@ -235,6 +235,7 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
   }
   const bool valid_auc = writer && both_classes(valid_set.labels);
   const std::vector<Tensor> valid_cache = writer ? det.cache_teacher_maps(valid_set.cells, c.score_layers) : std::vector<Tensor>{};
+  if (!cache.empty()) det.release_teacher_plan();  // the cached maps stand in for its forward
 
   std::vector<Tensor> t_maps;
   const std::size_t score_layers = c.score_layers.size();
@@ -357,6 +358,7 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
   if (!writer) return;
 
   write_safetensors(paths.student, student.state_dict());
+  std::vector<std::vector<Tensor>>().swap(cache);  // training is over: its memory for the teacher's flips below
   // The score rule's calibration and the thresholds, both from the validation split.
   const std::vector<double> terms =
       det.rule().tta_flip ? det.layer_terms(valid_set.cells, true) : det.layer_terms(valid_set.cells, false, &valid_cache);

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "morphokd/error.hpp"
+#include "morphokd/models/teacher.hpp"
 #include "morphokd/models/vgg16.hpp"
 #include "morphokd/nn/frozen.hpp"
 #include "morphokd/nn/layers.hpp"
@@ -159,6 +160,55 @@ BOOST_AUTO_TEST_CASE(backward_sums_injected_gradients) {
     BOOST_TEST(std::fabs(w_both.data()[i] - (w3.data()[i] + w5.data()[i])) <= 1e-5f);
 }
 
+// In-place ReLUs (the detector's networks) give the same bits at the pool and the last
+// output, in the input and parameter gradients, on every backend, in training and eval
+// mode; the output before each ReLU is then the ReLU's.
+BOOST_AUTO_TEST_CASE(relu_in_place_keeps_the_bits) {
+  for (Backend backend : test::available_backends()) {
+    BackendScope scope(backend);
+    for (bool training : {true, false}) {
+      Tensor x = Tensor::empty({2, 2, 6, 6});
+      fill_uniform(x, 5);
+      Tensor g3 = Tensor::empty({2, 4, 3, 3}), g5 = Tensor::empty({2, 3, 3, 3});
+      fill_uniform(g3, 6);
+      fill_uniform(g5, 7);
+      std::vector<Tensor> got[2];  // [in place] pool, last output, dx, then every parameter gradient
+      for (bool in_place : {false, true}) {
+        auto net = small_net();
+        if (training) net->train();
+        else net->eval();
+        net->set_relu_in_place(in_place);
+        net->forward(x);
+        BOOST_TEST((net->output(1).data() == net->output(2).data()) == in_place);  // BN's output is the ReLU's
+        BOOST_TEST((net->output(4).data() == net->output(5).data()) == in_place);
+        Tensor dx = Tensor::empty(x.shape());
+        net->backward({{3, g3}, {5, g5}}, true, &dx);
+        std::vector<Tensor>& v = got[in_place];
+        v = {net->output(3).clone(), net->output(5).clone(), dx};
+        for (auto& [name, p] : net->named_parameters()) v.push_back(p->grad.clone());
+      }
+      BOOST_TEST_REQUIRE(got[0].size() == got[1].size());
+      for (std::size_t i = 0; i < got[0].size(); ++i)
+        BOOST_TEST(std::memcmp(got[0][i].data(), got[1][i].data(), sizeof(float) * static_cast<std::size_t>(got[0][i].numel())) == 0,
+                   backend_name(backend) << (training ? " training" : " eval") << ": tensor " << i << " differs");
+    }
+  }
+}
+
+// open_teacher's network keeps no parameter gradients (59 MB for VGG16) and refuses to make
+// them; its data gradients still flow (FGSM, localization).
+BOOST_AUTO_TEST_CASE(frozen_teacher_keeps_no_gradients) {
+  models::Teacher teacher = models::open_teacher("random:0", 1);
+  for (auto& [name, p] : teacher.net->named_parameters()) BOOST_TEST(p->grad.data() == nullptr, name);
+  Tensor x = Tensor::empty({1, 1, 32, 32});
+  fill_uniform(x, 9);
+  teacher.net->forward(x);
+  Tensor g = Tensor::full(teacher.net->output(9).shape(), 1.0f), dx = Tensor::full(x.shape(), NAN);
+  teacher.net->backward({{9, g}}, false, &dx);
+  BOOST_TEST(find_non_finite(dx.span()) == -1);
+  expect_error([&] { teacher.net->backward({{9, g}}, true, &dx); }, {"features", "parameter gradients of a frozen network"});
+}
+
 // A frozen network (the teacher) passes data gradients without touching parameter grads.
 BOOST_AUTO_TEST_CASE(frozen_backward_leaves_parameter_grads) {
   auto net = small_net();
@@ -201,7 +251,8 @@ BOOST_AUTO_TEST_CASE(frozen_forward_matches_modules) {
       auto frozen = nn::FrozenForward::compile(*c.net);
       BOOST_REQUIRE(frozen);
       std::vector<Tensor> outs;
-      for (int round = 0; round < 2; ++round) {  // the second run reuses the plan
+      for (int round = 0; round < 3; ++round) {  // the second run reuses the plan, the third plans again
+        if (round == 2) frozen->release();
         frozen->forward(x, c.taps, outs);
         BOOST_REQUIRE(outs.size() == c.taps.size());
         for (std::size_t i = 0; i < c.taps.size(); ++i) {

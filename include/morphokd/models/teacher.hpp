@@ -17,7 +17,7 @@
 namespace morphokd::models {
 
 struct Teacher {
-  std::unique_ptr<nn::Sequential> net;  // VGG16 features with `channels` input channels, eval mode
+  std::unique_ptr<nn::Sequential> net;  // VGG16 features with `channels` input channels, eval mode, frozen
   int channels = 1;
   std::string spec;
   std::string sha256;  // of the weights file, or of the generated weights' safetensors encoding

@@ -23,6 +23,7 @@ class FrozenForward {
   // by a ReLU (that output is fused away).
   void forward(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out);
   Precision precision() const { return chain_.precision(); }
+  void release() { chain_.release(); }  // its memory, until the next forward
 
  private:
   FrozenForward(ops::InferenceChain chain, std::vector<std::size_t> stage_of)

@@ -75,6 +75,15 @@ class Sequential {
   std::vector<std::pair<std::string, Parameter*>> named_parameters();
   Index num_parameters();
   void zero_grad();
+  // Fixed parameters (the teacher): their gradient buffers are released, and backward with
+  // param_grads is refused.
+  void freeze();
+
+  // On: each ReLU writes over the output of the module before it, whose output(i) then reads
+  // the ReLU's; one activation less per conv/ReLU pair. No backward reads its own output, and
+  // ReLU's reads its input only by sign, so gradients keep their bits. Off (the default):
+  // every output stays as computed, for audit dumps.
+  void set_relu_in_place(bool on);
 
   SafetensorsFile state_dict();
   // Loads every parameter and buffer this container has from `file`; names it lacks or
@@ -84,9 +93,12 @@ class Sequential {
  private:
   void set_training(bool on);
   void plan(const Shape& in);
+  void plan_grads();
 
   std::string prefix_;
   std::vector<std::unique_ptr<Module>> modules_;
+  bool frozen_ = false;
+  bool relu_in_place_ = false;
   Shape planned_for_;
   Tensor input_;               // the last forward's input (shares the caller's storage)
   std::vector<Tensor> acts_;   // acts_[i]: output of module i

@@ -46,6 +46,8 @@ class InferenceChain {
   Precision precision() const { return precision_; }
   // x [N, C, H, W]; out[i] becomes the output of stage taps[i] (taps strictly increasing).
   void forward(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out);
+  // Frees the plan (buffers, primitives, reordered weights) until the next forward.
+  void release();
 
   struct Plan;  // per backend and input shape
 

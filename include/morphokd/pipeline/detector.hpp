@@ -59,6 +59,9 @@ class Detector {
   // gradients go through the fp32 modules whatever it is.
   void set_teacher_precision(Precision p);
   std::string teacher_precision() const;
+  // Frees the teacher's forward-only plan (its buffers and reordered weights) until its next
+  // use: for training from cached maps.
+  void release_teacher_plan();
 
   // Teacher maps at `layers` of all raw cells, in batches: [N, C, H, W] per layer. Read only:
   // with the teacher memo on (below) they may be shared.
