@@ -137,7 +137,7 @@ void InferenceChain::forward_in_chunks(const Tensor& x, std::span<const std::siz
   const Shape chunk = x.shape().with_batch(kWinogradChunk);
   if (!plan_ || plan_->backend != Backend::onednn || !(plan_->in == chunk)) plan(chunk);
   out.resize(taps.size());
-  for_each_winograd_chunk(x, plan_->input, [&](const Tensor& part, Index first, Index k) {
+  for_each_winograd_chunk(x, [&](const Shape&) { return plan_->input; }, [&](const Tensor& part, Index first, Index k) {
     plan_->onednn->run(part, taps, plan_->chunk_out);
     for (std::size_t i = 0; i < taps.size(); ++i) {
       const Tensor& got = plan_->chunk_out[i];

@@ -195,9 +195,9 @@ void conv_forward_run(const Tensor& x, const Tensor& w, const Tensor* b, Tensor&
 // run(in_k, out_k) on chunks of exactly kWinogradChunk images, the last zero-padded (ops.hpp).
 template <class Run>
 void in_winograd_chunks(const Tensor& in, Tensor& out, Run run) {
-  const Shape is = in.shape().with_batch(ops::kWinogradChunk), os = out.shape().with_batch(ops::kWinogradChunk);
+  const Shape os = out.shape().with_batch(ops::kWinogradChunk);
   const Index out_image = os.numel() / ops::kWinogradChunk;
-  Tensor pad = Tensor::wrap(static_cast<float*>(scratch(kChunkIn, is.numel() * sizeof(float))), is);
+  auto pad = [](const Shape& is) { return Tensor::wrap(static_cast<float*>(scratch(kChunkIn, is.numel() * sizeof(float))), is); };
   ops::for_each_winograd_chunk(in, pad, [&](const Tensor& in_k, Index first, Index k) {
     float* dst = out.data() + first * out_image;
     const bool whole = k == ops::kWinogradChunk;
