@@ -110,28 +110,36 @@ Entry& cached(const std::string& key, Make make) {
   return *it->second;
 }
 
-// Scratch for layout changes and Winograd's padded chunks, shared by every op: calls run one
-// at a time and a staged buffer lives within one call, so one grow-only buffer per role
-// serves all shapes.
-enum Slot { kIn0, kIn1, kOut, kChunkIn, kChunkOut };
+// Scratch shared by every op (calls run one at a time): one grow-only buffer per role, so
+// it follows the largest call. A call's layout changes share one role, carved in pieces,
+// rather than one role each: their sum per call is far below the sum of each role's largest.
+enum Slot { kStage, kChunkIn, kChunkOut };
 void* scratch(Slot slot, std::size_t bytes) {
-  static std::vector<CacheLine> buffers[5];
+  static std::vector<CacheLine> buffers[3];
   std::vector<CacheLine>& b = buffers[slot];
   if (b.size() * sizeof(CacheLine) < bytes) b.resize(lines_for(bytes));
   return b.data();
 }
 
-// `user` in the layout `want`: itself if it already is, else reordered into scratch.
-memory stage_in(const memory& user, const memory::desc& want, Slot slot) {
-  if (user.get_desc() == want) return user;
-  memory staged(want, ctx().eng, scratch(slot, want.get_size()));
-  dnnl::reorder(user, staged).execute(ctx().strm, const_cast<memory&>(user), staged);
-  return staged;
-}
-// Where a primitive writes an output: the user buffer if the layout matches, else scratch.
-memory stage_out(const memory& user, const memory::desc& have) {
-  if (user.get_desc() == have) return user;
-  return memory(have, ctx().eng, scratch(kOut, have.get_size()));
+// A call's two inputs and one output in the primitive's layouts: the user's buffer where the
+// layout matches, else a piece of scratch (inputs reordered into it).
+struct Staged {
+  memory in0, in1, out;
+};
+Staged stage(const memory& in0, const memory::desc& want0, const memory& in1, const memory::desc& want1,
+             const memory& out, const memory::desc& have) {
+  auto room = [](const memory& user, const memory::desc& d) { return user.get_desc() == d ? 0 : lines_for(d.get_size()); };
+  auto* next = static_cast<CacheLine*>(scratch(kStage, sizeof(CacheLine) * (room(in0, want0) + room(in1, want1) + room(out, have))));
+  auto place = [&](const memory& user, const memory::desc& d) {
+    if (user.get_desc() == d) return user;
+    memory staged(d, ctx().eng, next);
+    next += lines_for(d.get_size());
+    return staged;
+  };
+  Staged s{place(in0, want0), place(in1, want1), place(out, have)};
+  for (const auto& [user, staged] : {std::pair{in0, s.in0}, std::pair{in1, s.in1}})
+    if (staged.get() != user.get()) dnnl::reorder(user, staged).execute(ctx().strm, const_cast<memory&>(user), const_cast<memory&>(staged));
+  return s;
 }
 void finish_out(const memory& staged, const memory& user) {
   if (staged.get() != user.get()) dnnl::reorder(staged, user).execute(ctx().strm, const_cast<memory&>(staged), const_cast<memory&>(user));
@@ -182,13 +190,11 @@ void conv_forward_run(const Tensor& x, const Tensor& w, const Tensor* b, Tensor&
     return ConvFwd{pd, dnnl::convolution_forward(pd)};
   });
   const memory ux = wrap(x), uw = wrap(w), uy = wrap(y);
-  const memory src = stage_in(ux, e.pd.src_desc(), kIn0);
-  const memory wei = stage_in(uw, e.pd.weights_desc(), kIn1);
-  const memory dst = stage_out(uy, e.pd.dst_desc());
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}};
+  const Staged s = stage(ux, e.pd.src_desc(), uw, e.pd.weights_desc(), uy, e.pd.dst_desc());
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, s.in0}, {DNNL_ARG_WEIGHTS, s.in1}, {DNNL_ARG_DST, s.out}};
   if (b) args[DNNL_ARG_BIAS] = wrap(*b);
   e.prim.execute(ctx().strm, args);
-  finish_out(dst, uy);
+  finish_out(s.out, uy);
   ctx().strm.wait();
 }
 
@@ -218,11 +224,9 @@ void conv_backward_data_run(const Tensor& dy, const Tensor& w, Tensor& dx, ops::
     return ConvBwdData{pd, dnnl::convolution_backward_data(pd)};
   });
   const memory udy = wrap(dy), uw = wrap(w), udx = wrap(dx);
-  const memory ddst = stage_in(udy, e.pd.diff_dst_desc(), kIn0);
-  const memory wei = stage_in(uw, e.pd.weights_desc(), kIn1);
-  const memory dsrc = stage_out(udx, e.pd.diff_src_desc());
-  e.prim.execute(ctx().strm, {{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DIFF_SRC, dsrc}});
-  finish_out(dsrc, udx);
+  const Staged s = stage(udy, e.pd.diff_dst_desc(), uw, e.pd.weights_desc(), udx, e.pd.diff_src_desc());
+  e.prim.execute(ctx().strm, {{DNNL_ARG_DIFF_DST, s.in0}, {DNNL_ARG_WEIGHTS, s.in1}, {DNNL_ARG_DIFF_SRC, s.out}});
+  finish_out(s.out, udx);
   ctx().strm.wait();
 }
 }  // namespace
@@ -250,13 +254,11 @@ void conv2d_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tens
     return ConvBwdWeights{pd, dnnl::convolution_backward_weights(pd)};
   });
   const memory ux = wrap(x), udy = wrap(dy), udw = wrap(dw);
-  const memory src = stage_in(ux, e.pd.src_desc(), kIn0);
-  const memory ddst = stage_in(udy, e.pd.diff_dst_desc(), kIn1);
-  const memory dwei = stage_out(udw, e.pd.diff_weights_desc());
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_DIFF_WEIGHTS, dwei}};
+  const Staged s = stage(ux, e.pd.src_desc(), udy, e.pd.diff_dst_desc(), udw, e.pd.diff_weights_desc());
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, s.in0}, {DNNL_ARG_DIFF_DST, s.in1}, {DNNL_ARG_DIFF_WEIGHTS, s.out}};
   if (db) args[DNNL_ARG_DIFF_BIAS] = wrap(*db);
   e.prim.execute(ctx().strm, args);
-  finish_out(dwei, udw);
+  finish_out(s.out, udw);
   ctx().strm.wait();
 }
 
