@@ -21,23 +21,33 @@ Shape Sequential::output_shape(const Shape& in, std::size_t upto) const {
 }
 
 void Sequential::plan(const Shape& in) {
+  // Storage for the largest batch so far: a smaller batch (an epoch's last, a split's last)
+  // runs in a leading slice of it, so alternating batch sizes allocate nothing.
+  const bool fits = storage_.size() == modules_.size() && in.rank() == storage_for_.rank() &&
+                    in[0] <= storage_for_[0] && storage_for_.with_batch(in[0]) == in;
+  if (!fits) {
+    storage_.clear();
+    for (Tensor& b : grad_buffers_) b = Tensor();  // planned by the first backward: scoring needs none
+    Shape s = in;
+    for (auto& m : modules_) {
+      s = m->output_shape(s);
+      const bool over_input = relu_in_place_ && !storage_.empty() && m->kind() == "ReLU";
+      storage_.push_back(over_input ? storage_.back() : Tensor::empty(s));  // a copy shares the storage
+    }
+    storage_for_ = in;
+  }
   acts_.clear();
   grads_.clear();
-  for (Tensor& b : grad_buffers_) b = Tensor();  // planned by the first backward: scoring needs none
-  Shape s = in;
-  for (auto& m : modules_) {
-    s = m->output_shape(s);
-    const bool over_input = relu_in_place_ && !acts_.empty() && m->kind() == "ReLU";
-    acts_.push_back(over_input ? acts_.back() : Tensor::empty(s));  // a copy shares the storage
-  }
+  for (const Tensor& t : storage_) acts_.push_back(t.slice(0, in[0]));
   planned_for_ = in;
 }
 
 void Sequential::plan_grads() {
   Index largest = 0;
-  for (const Tensor& a : acts_) largest = std::max(largest, a.numel());
+  for (const Tensor& a : storage_) largest = std::max(largest, a.numel());
   // Module i's backward reads grads_[i] and writes grads_[i - 1]: two buffers, alternating.
-  for (Tensor& b : grad_buffers_) b = Tensor::empty({largest});
+  for (Tensor& b : grad_buffers_)
+    if (b.numel() < largest) b = Tensor::empty({largest});
   for (std::size_t i = 0; i < acts_.size(); ++i) grads_.push_back(Tensor::wrap(grad_buffers_[i % 2].data(), acts_[i].shape()));
 }
 
@@ -111,8 +121,15 @@ void Sequential::freeze() {
 }
 
 void Sequential::set_relu_in_place(bool on) {
-  if (on != relu_in_place_) acts_.clear();  // plan again
+  if (on != relu_in_place_) release();  // plan again
   relu_in_place_ = on;
+}
+
+void Sequential::release() {
+  acts_.clear();
+  grads_.clear();
+  storage_.clear();
+  for (Tensor& b : grad_buffers_) b = Tensor();
 }
 
 SafetensorsFile Sequential::state_dict() {

@@ -20,7 +20,7 @@ namespace {
 // The teacher memo (set_teacher_memo_budget): entries most recently used first.
 struct MemoEntry {
   std::string key;
-  std::vector<Tensor> maps;
+  std::vector<PackedRows> maps;
   double bytes = 0;
 };
 double g_memo_budget = 0;
@@ -137,16 +137,7 @@ void check_critical_pools(const std::string& student, const std::vector<int>& la
   }
 }
 
-void slice_maps(const std::vector<Tensor>& maps, Index begin, Index end, std::vector<Tensor>& out) {
-  out.resize(maps.size());
-  for (std::size_t c = 0; c < maps.size(); ++c) {
-    const Tensor view = maps[c].slice(begin, end);
-    if (!(out[c].shape() == view.shape())) out[c] = Tensor::empty(view.shape());
-    out[c].copy_from(view);
-  }
-}
-
-std::vector<Tensor> Detector::cache_teacher_maps(const Tensor& raw_cells, const std::vector<int>& layers) {
+std::vector<PackedRows> Detector::cache_teacher_maps(const Tensor& raw_cells, const std::vector<int>& layers) {
   std::string key;
   if (g_memo_budget > 0) {  // everything the maps depend on
     check(raw_cells.is_contiguous(), "cache_teacher_maps: cells must be contiguous");
@@ -162,18 +153,23 @@ std::vector<Tensor> Detector::cache_teacher_maps(const Tensor& raw_cells, const 
     }
   }
   const Index n = raw_cells.dim(0);
-  std::vector<Tensor> cache;
+  std::vector<Tensor> whole;
   for (Index b = 0; b < n; b += kBatch) {
     Tensor gray = raw_cells.slice(b, std::min(n, b + kBatch)).clone();
     input_.apply(gray);
     const std::vector<Tensor> maps = teacher_maps(gray, layers);
-    if (cache.empty())
-      for (const Tensor& m : maps) cache.push_back(Tensor::empty({n, m.dim(1), m.dim(2), m.dim(3)}));
-    for (std::size_t c = 0; c < maps.size(); ++c) cache[c].slice(b, b + maps[c].dim(0)).copy_from(maps[c]);
+    if (whole.empty())
+      for (const Tensor& m : maps) whole.push_back(Tensor::empty({n, m.dim(1), m.dim(2), m.dim(3)}));
+    for (std::size_t c = 0; c < maps.size(); ++c) whole[c].slice(b, b + maps[c].dim(0)).copy_from(maps[c]);
+  }
+  std::vector<PackedRows> cache;
+  double bytes = 0;
+  for (Tensor& m : whole) {
+    cache.emplace_back(m);
+    m = Tensor();  // one layer unpacked at a time
+    bytes += static_cast<double>(cache.back().bytes());
   }
   if (g_memo_budget > 0) {
-    double bytes = 0;
-    for (const Tensor& m : cache) bytes += 4.0 * static_cast<double>(m.numel());
     if (bytes <= g_memo_budget) {
       g_memo.push_front({key, cache, bytes});
       memo_evict_to(g_memo_budget);
@@ -182,7 +178,7 @@ std::vector<Tensor> Detector::cache_teacher_maps(const Tensor& raw_cells, const 
   return cache;
 }
 
-std::vector<double> Detector::layer_terms(const Tensor& raw_cells, bool tta, const std::vector<Tensor>* teacher_cache) {
+std::vector<double> Detector::layer_terms(const Tensor& raw_cells, bool tta, const std::vector<PackedRows>* teacher_cache) {
   check(raw_cells.rank() == 4 && raw_cells.dim(1) == 1, "score: cells must be [N, 1, H, W]");
   check(!(tta && teacher_cache), "layer_terms: a teacher cache holds unflipped cells only");
   student_->eval();
@@ -192,7 +188,7 @@ std::vector<double> Detector::layer_terms(const Tensor& raw_cells, bool tta, con
   std::vector<double> scores(static_cast<std::size_t>(kBatch));
   std::vector<Tensor> t;
   const int variants = tta ? 4 : 1;
-  std::vector<std::vector<Tensor>> memo;  // [variant] the teacher's maps of all cells, through the memo
+  std::vector<std::vector<PackedRows>> memo;  // [variant] the teacher's maps of all cells, through the memo
   if (!teacher_cache && g_memo_budget > 0) {
     Tensor flipped = Tensor::empty(raw_cells.shape());
     for (int v = 0; v < variants; ++v) {
@@ -207,9 +203,13 @@ std::vector<double> Detector::layer_terms(const Tensor& raw_cells, bool tta, con
     for (int v = 0; v < variants; ++v) {
       data::flip_cells(raw, gray, v);
       input_.apply(gray);
-      if (teacher_cache) slice_maps(*teacher_cache, b, e, t);
-      else if (!memo.empty()) slice_maps(memo[static_cast<std::size_t>(v)], b, e, t);
-      else t = teacher_maps(gray, distill_.score_layers);
+      if (teacher_cache || !memo.empty()) {
+        const std::vector<PackedRows>& maps = teacher_cache ? *teacher_cache : memo[static_cast<std::size_t>(v)];
+        t.resize(maps.size());
+        for (std::size_t c = 0; c < maps.size(); ++c) maps[c].unpack(b, e, t[c]);
+      } else {
+        t = teacher_maps(gray, distill_.score_layers);
+      }
       const std::vector<Tensor> s = student_maps(gray, distill_.score_layers);
       method::anomaly_scores(s, t, distill_.lambda, std::span<double>(scores).first(static_cast<std::size_t>(e - b)), &rows);
       for (std::size_t j = 0; j < rows.size(); ++j) terms[static_cast<std::size_t>(b) * layers + j] += rows[j] / variants;

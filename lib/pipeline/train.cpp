@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
@@ -206,10 +205,10 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
   // Teacher targets are a fixed set unless cells are rotated: without augmentation one
   // target per cell, with flips one per cell and flip variant. Compute them once.
   const Index n = static_cast<Index>(normal_rows.size());
-  std::vector<std::vector<Tensor>> cache;  // [flip variant][layer] -> [n, C, H, W]
+  std::vector<std::vector<PackedRows>> cache;  // [flip variant][layer] -> [n, C, H, W]
   if (!augment.rotate) {
     const int variants = (augment.hflip ? 2 : 1) * (augment.vflip ? 2 : 1);
-    double bytes = 0;
+    double bytes = 0;  // the bound: as if no value were zero
     for (int k : c.train_layers)
       bytes += 4.0 * variants * static_cast<double>(n) *
                static_cast<double>(det.teacher().net->output_shape({1, det.teacher().channels, 64, 64}, models::pool_index(models::vgg16_spec(), k)).numel());
@@ -218,23 +217,25 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
       const Tensor normal = data::gather(train_set.cells, normal_rows);
       Tensor flipped = Tensor::empty(normal.shape());
       cache.resize(4);
+      double held = 0;
       for (int v = 0; v < 4; ++v) {
         if (((v & 1) && !augment.hflip) || ((v & 2) && !augment.vflip)) continue;
         data::flip_cells(normal, flipped, v);
         cache[static_cast<std::size_t>(v)] = det.cache_teacher_maps(flipped, c.train_layers);
+        for (const PackedRows& maps : cache[static_cast<std::size_t>(v)]) held += static_cast<double>(maps.bytes());
       }
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      run["teacher_cache"] = {{"cells", n}, {"flip_variants", variants}, {"mb", bytes / 1e6}, {"seconds", seconds}};
+      run["teacher_cache"] = {{"cells", n}, {"flip_variants", variants}, {"mb", held / 1e6}, {"unpacked_mb", bytes / 1e6}, {"seconds", seconds}};
       std::cout << "teacher targets cached: " << n << " cells x " << variants << " flip variants, "
-                << static_cast<long>(bytes / 1e6) << " MB, " << std::fixed << std::setprecision(1) << seconds
-                << std::defaultfloat << " s\n";
+                << static_cast<long>(held / 1e6) << " MB without their zeros (" << static_cast<long>(bytes / 1e6) << " MB unpacked), "
+                << std::fixed << std::setprecision(1) << seconds << std::defaultfloat << " s\n";
     } else {
-      std::cout << "teacher targets recomputed each batch: the cache would need " << static_cast<long>(bytes / 1e6)
+      std::cout << "teacher targets recomputed each batch: the cache would need up to " << static_cast<long>(bytes / 1e6)
                 << " MB, over --cache-limit-gb\n";
     }
   }
   const bool valid_auc = writer && both_classes(valid_set.labels);
-  const std::vector<Tensor> valid_cache = writer ? det.cache_teacher_maps(valid_set.cells, c.score_layers) : std::vector<Tensor>{};
+  std::vector<PackedRows> valid_cache = writer ? det.cache_teacher_maps(valid_set.cells, c.score_layers) : std::vector<PackedRows>{};
   if (!cache.empty()) det.release_teacher_plan();  // the cached maps stand in for its forward
 
   std::vector<Tensor> t_maps;
@@ -277,14 +278,13 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
       input.apply(gray);
       if (!cache.empty()) {  // row i of the batch: its cell's target for the flips it got
         t_maps.resize(c.train_layers.size());
-        for (std::size_t l = 0; l < t_maps.size(); ++l) {
-          const Tensor& first = cache[0][l];
-          const Index per = first.numel() / first.dim(0);
-          t_maps[l] = Tensor::empty({e - b, first.dim(1), first.dim(2), first.dim(3)});
-          for (Index i = 0; i < e - b; ++i) {
-            const int v = data::draw_augment(augment, c.seed, static_cast<std::uint64_t>(epoch), rows[static_cast<std::size_t>(i)]).flip_variant();
-            std::memcpy(t_maps[l].data() + i * per, cache[static_cast<std::size_t>(v)][l].data() + positions[static_cast<std::size_t>(i)] * per,
-                        sizeof(float) * static_cast<std::size_t>(per));
+        for (std::size_t l = 0; l < t_maps.size(); ++l) t_maps[l] = Tensor::empty(cache[0][l].shape().with_batch(e - b));
+#pragma omp parallel for schedule(static)
+        for (Index i = 0; i < e - b; ++i) {
+          const int v = data::draw_augment(augment, c.seed, static_cast<std::uint64_t>(epoch), rows[static_cast<std::size_t>(i)]).flip_variant();
+          for (std::size_t l = 0; l < t_maps.size(); ++l) {
+            const PackedRows& maps = cache[static_cast<std::size_t>(v)][l];
+            maps.unpack(positions[static_cast<std::size_t>(i)], t_maps[l].data() + i * maps.row_size());
           }
         }
       } else {
@@ -358,7 +358,10 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
   if (!writer) return;
 
   write_safetensors(paths.student, student.state_dict());
-  std::vector<std::vector<Tensor>>().swap(cache);  // training is over: its memory for the teacher's flips below
+  // Training is over: its memory for the teacher's flips below.
+  std::vector<std::vector<PackedRows>>().swap(cache);
+  student.release();
+  if (det.rule().tta_flip) std::vector<PackedRows>().swap(valid_cache);
   // The score rule's calibration and the thresholds, both from the validation split.
   const std::vector<double> terms =
       det.rule().tta_flip ? det.layer_terms(valid_set.cells, true) : det.layer_terms(valid_set.cells, false, &valid_cache);

@@ -343,15 +343,18 @@ BOOST_AUTO_TEST_CASE(teacher_memo_changes_no_bit) {
   BOOST_TEST(first == off);
   BOOST_TEST(hit == off);
   const std::vector<int> pools{3, 4, 5};
-  const float* shared = det.cache_teacher_maps(cells, pools)[0].data();
-  BOOST_TEST(det.cache_teacher_maps(cells, pools)[0].data() == shared);  // a hit hands out the same maps
-  BOOST_TEST(detector("image").cache_teacher_maps(cells, pools)[0].data() == shared);  // another detector, same teacher
-  BOOST_TEST(detector("none").cache_teacher_maps(cells, pools)[0].data() != shared);  // another transform
+  const morphokd::PackedRows shared = det.cache_teacher_maps(cells, pools)[0];
+  BOOST_TEST(det.cache_teacher_maps(cells, pools)[0].shares(shared));  // a hit hands out the same maps
+  BOOST_TEST(detector("image").cache_teacher_maps(cells, pools)[0].shares(shared));  // another detector, same teacher
+  BOOST_TEST(!detector("none").cache_teacher_maps(cells, pools)[0].shares(shared));  // another transform
   morphokd::Tensor changed = cells.clone();
   changed.data()[123] += 0.25f;
-  BOOST_TEST(det.cache_teacher_maps(changed, pools)[0].data() != shared);  // another cell
+  BOOST_TEST(!det.cache_teacher_maps(changed, pools)[0].shares(shared));  // another cell
   p::set_teacher_memo_budget(1e6);  // smaller than one entry: nothing kept
-  BOOST_TEST(det.cache_teacher_maps(cells, pools)[0].data() != det.cache_teacher_maps(cells, pools)[0].data());
+  BOOST_TEST(!det.cache_teacher_maps(cells, pools)[0].shares(det.cache_teacher_maps(cells, pools)[0]));
   p::set_teacher_memo_budget(0);
   BOOST_TEST(det.layer_terms(cells, true) == off);
+  // A caller's cache of the unflipped cells (training's validation) gives the same terms.
+  const std::vector<morphokd::PackedRows> unflipped = det.cache_teacher_maps(cells, det.distill().score_layers);
+  BOOST_TEST(det.layer_terms(cells, false, &unflipped) == det.layer_terms(cells, false));
 }

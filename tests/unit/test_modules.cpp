@@ -195,6 +195,53 @@ BOOST_AUTO_TEST_CASE(relu_in_place_keeps_the_bits) {
   }
 }
 
+// A batch smaller than the planned one runs in a leading slice of the same storage (an
+// epoch's last batch allocates nothing) and gives the bits of a network planned for it alone;
+// after release() the network plans again.
+BOOST_AUTO_TEST_CASE(smaller_batch_reuses_the_plan) {
+  for (Backend backend : test::available_backends()) {
+    BackendScope scope(backend);
+    for (bool training : {true, false}) {
+      Tensor x3 = Tensor::empty({3, 2, 6, 6});
+      fill_uniform(x3, 11);
+      const Tensor x2 = x3.slice(0, 2);
+      std::vector<Tensor> got[2];  // [planned for 3 first] last output, dx, every parameter gradient
+      for (bool larger_first : {false, true}) {
+        auto net = small_net();
+        if (training) net->train();
+        else net->eval();
+        Tensor planned;  // holds the storage: a new plan could not reuse its address
+        if (larger_first) {
+          net->forward(x3);
+          Tensor dx3 = Tensor::empty(x3.shape());
+          net->backward({{5, Tensor::full(net->output(5).shape(), 1.0f)}}, true, &dx3);
+          net->zero_grad();
+          planned = net->output(5);
+        }
+        net->forward(x2);
+        if (larger_first) BOOST_TEST(net->output(5).data() == planned.data());
+        Tensor g5 = Tensor::empty(net->output(5).shape()), dx = Tensor::empty(x2.shape());
+        fill_uniform(g5, 12);
+        net->backward({{5, g5}}, true, &dx);
+        std::vector<Tensor>& v = got[larger_first];
+        v = {net->output(5).clone(), dx};
+        for (auto& [name, p] : net->named_parameters()) v.push_back(p->grad.clone());
+        if (larger_first) {  // planned again after a release: the same bits
+          net->release();
+          net->zero_grad();
+          net->forward(x2);
+          net->backward({{5, g5}}, true, &dx);
+          BOOST_TEST(std::memcmp(net->output(5).data(), v[0].data(), sizeof(float) * static_cast<std::size_t>(v[0].numel())) == 0);
+        }
+      }
+      BOOST_TEST_REQUIRE(got[0].size() == got[1].size());
+      for (std::size_t i = 0; i < got[0].size(); ++i)
+        BOOST_TEST(std::memcmp(got[0][i].data(), got[1][i].data(), sizeof(float) * static_cast<std::size_t>(got[0][i].numel())) == 0,
+                   backend_name(backend) << (training ? " training" : " eval") << ": tensor " << i << " differs");
+    }
+  }
+}
+
 // open_teacher's network keeps no parameter gradients (59 MB for VGG16) and refuses to make
 // them; its data gradients still flow (FGSM, localization).
 BOOST_AUTO_TEST_CASE(frozen_teacher_keeps_no_gradients) {

@@ -2,8 +2,10 @@
 // safetensors, each checking that the error names the file and the rule.
 #define BOOST_TEST_MODULE tensor_io
 #include <boost/test/data/test_case.hpp>
+#include <bit>
 #include <boost/test/unit_test.hpp>
 #include <cstring>
+#include <limits>
 #include <filesystem>
 
 #include "morphokd/error.hpp"
@@ -11,6 +13,7 @@
 #include "morphokd/io/npy.hpp"
 #include "morphokd/io/safetensors.hpp"
 #include "morphokd/io/sha256.hpp"
+#include "morphokd/packed_rows.hpp"
 #include "support.hpp"
 
 using namespace morphokd;
@@ -70,6 +73,45 @@ BOOST_AUTO_TEST_CASE(tensor_views_share_storage) {
   BOOST_TEST(find_non_finite(t.span()) == -1);
   t.data()[7] = NAN;
   BOOST_TEST(find_non_finite(t.span()) == 7);
+}
+
+// Rows packed without their zeros come back bit for bit, in any order: rows all zero, all
+// nonzero, -0.0, a denormal and a NaN payload, a row length that is not a multiple of 64.
+BOOST_AUTO_TEST_CASE(packed_rows_give_back_every_bit) {
+  const Index n = 5, per = 3 * 7 * 7;  // 147 values: two full mask words and part of a third
+  Tensor t = Tensor::empty({n, 3, 7, 7});
+  for (Index i = 0; i < t.numel(); ++i) t.data()[i] = (i * 7919) % 3 == 0 ? 0.0f : static_cast<float>(i % 97) - 40.0f;
+  std::fill_n(t.data() + 1 * per, per, 0.0f);  // row 1: all zeros
+  for (Index j = 0; j < per; ++j) t.data()[2 * per + j] = 1.0f + static_cast<float>(j);  // row 2: none
+  t.data()[3 * per + 5] = -0.0f;
+  t.data()[3 * per + 63] = std::numeric_limits<float>::denorm_min();
+  t.data()[3 * per + 64] = std::bit_cast<float>(0x7fc01234u);
+  t.data()[4 * per + per - 1] = 3.5f;  // the last value of the last row
+  const PackedRows packed(t);
+  BOOST_TEST(packed.shape() == t.shape());
+  BOOST_TEST(packed.row_size() == per);
+  std::vector<float> out(static_cast<std::size_t>(per));
+  for (Index r : {4, 0, 3, 1, 2}) {
+    std::fill(out.begin(), out.end(), 9.0f);  // no stale value may survive
+    packed.unpack(r, out.data());
+    BOOST_TEST(std::memcmp(out.data(), t.data() + r * per, sizeof(float) * out.size()) == 0, "row " << r);
+  }
+  Index zeros = 0;
+  for (Index i = 0; i < t.numel(); ++i) zeros += std::bit_cast<std::uint32_t>(t.data()[i]) == 0;
+  // Held: a bit per value, the row starts, the values other than +0.0 and one spare.
+  const std::size_t held = static_cast<std::size_t>(n * 3) * 8 + static_cast<std::size_t>(n + 1) * sizeof(std::size_t) +
+                           static_cast<std::size_t>(t.numel() - zeros + 1) * 4;
+  BOOST_TEST(packed.bytes() == held);
+  BOOST_TEST(packed.bytes() < static_cast<std::size_t>(t.numel()) * 4 * 3 / 4);
+  Tensor range;  // rows [1, 4) at once, into a tensor made for them
+  packed.unpack(1, 4, range);
+  BOOST_TEST(range.shape() == t.shape().with_batch(3));
+  BOOST_TEST(std::memcmp(range.data(), t.data() + per, sizeof(float) * static_cast<std::size_t>(3 * per)) == 0);
+  const PackedRows copy = packed;  // a handle: the packed data is shared, not copied
+  BOOST_TEST(copy.shares(packed));
+  BOOST_TEST(!PackedRows(t).shares(packed));
+  BOOST_CHECK_THROW(packed.unpack(n, out.data()), Error);
+  BOOST_CHECK_THROW(packed.unpack(3, n + 1, range), Error);
 }
 
 BOOST_AUTO_TEST_CASE(npy_round_trip_and_conversions) {

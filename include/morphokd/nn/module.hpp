@@ -84,6 +84,9 @@ class Sequential {
   // ReLU's reads its input only by sign, so gradients keep their bits. Off (the default):
   // every output stays as computed, for audit dumps.
   void set_relu_in_place(bool on);
+  // Frees the planned outputs and gradient buffers (training is over); the next forward
+  // plans again.
+  void release();
 
   SafetensorsFile state_dict();
   // Loads every parameter and buffer this container has from `file`; names it lacks or
@@ -99,9 +102,10 @@ class Sequential {
   std::vector<std::unique_ptr<Module>> modules_;
   bool frozen_ = false;
   bool relu_in_place_ = false;
-  Shape planned_for_;
-  Tensor input_;               // the last forward's input (shares the caller's storage)
-  std::vector<Tensor> acts_;   // acts_[i]: output of module i
+  Shape planned_for_, storage_for_;
+  Tensor input_;                // the last forward's input (shares the caller's storage)
+  std::vector<Tensor> storage_;  // storage_[i]: module i's output at storage_for_'s batch
+  std::vector<Tensor> acts_;    // acts_[i]: output of module i, a leading slice of storage_[i]
   std::vector<Tensor> grads_;  // grads_[i]: dL/d acts_[i], a view into grad_buffers_[i % 2]
   Tensor grad_buffers_[2];
 };

@@ -14,6 +14,7 @@
 #include "morphokd/models/vgg.hpp"
 #include "morphokd/nn/frozen.hpp"
 #include "morphokd/nn/module.hpp"
+#include "morphokd/packed_rows.hpp"
 
 namespace morphokd::pipeline {
 
@@ -38,7 +39,7 @@ class Detector {
   // N x L, row-major. tta: each term averaged over the cell's 4 flips. `teacher_cache`
   // (optional, not with tta) holds the teacher's score-layer maps of these same cells, as
   // cache_teacher_maps made them.
-  std::vector<double> layer_terms(const Tensor& raw_cells, bool tta, const std::vector<Tensor>* teacher_cache = nullptr);
+  std::vector<double> layer_terms(const Tensor& raw_cells, bool tta, const std::vector<PackedRows>* teacher_cache = nullptr);
   // Anomaly scores of raw cells by the score rule (its tta, its calibration).
   std::vector<double> score(const Tensor& raw_cells);
   // Input gradients (FGSM, localization): the per-cell objective  sum_c w_c term_c  over
@@ -63,9 +64,9 @@ class Detector {
   // use: for training from cached maps.
   void release_teacher_plan();
 
-  // Teacher maps at `layers` of all raw cells, in batches: [N, C, H, W] per layer. Read only:
-  // with the teacher memo on (below) they may be shared.
-  std::vector<Tensor> cache_teacher_maps(const Tensor& raw_cells, const std::vector<int>& layers);
+  // Teacher maps at `layers` of all raw cells, in batches: [N, C, H, W] per layer, kept
+  // without their zeros. With the teacher memo on (below) they may be shared.
+  std::vector<PackedRows> cache_teacher_maps(const Tensor& raw_cells, const std::vector<int>& layers);
 
   nn::Sequential& student() { return *student_; }
   const models::Teacher& teacher() const { return teacher_; }
@@ -102,8 +103,5 @@ double teacher_memo_budget();
 // Each critical pool must have the same shape in student and teacher (64x64 cells); an
 // Error naming `option` otherwise.
 void check_critical_pools(const std::string& student, const std::vector<int>& layers, const std::string& option);
-
-// Rows [begin, end) of every map in `maps`, copied into `out` (resized as needed).
-void slice_maps(const std::vector<Tensor>& maps, Index begin, Index end, std::vector<Tensor>& out);
 
 }  // namespace morphokd::pipeline
