@@ -119,10 +119,9 @@ std::vector<Tensor> Detector::student_maps(const Tensor& gray, const std::vector
 
 method::LossTerms Detector::distill_backward(const Tensor& gray, const std::vector<Tensor>& t_maps) {
   const std::vector<Tensor> s_maps = student_maps(gray, distill_.train_layers);
-  std::vector<Tensor> ds;
-  const method::LossTerms terms = method::distill_loss(s_maps, t_maps, distill_.lambda, ds);
+  const method::LossTerms terms = method::distill_loss(s_maps, t_maps, distill_.lambda, ds_);
   std::map<std::size_t, Tensor> grads;
-  for (std::size_t l = 0; l < ds.size(); ++l) grads[student_pool_index(distill_.train_layers[l])] = ds[l];
+  for (std::size_t l = 0; l < ds_.size(); ++l) grads[student_pool_index(distill_.train_layers[l])] = ds_[l];
   student_->backward(grads, true, nullptr);
   return terms;
 }

@@ -238,7 +238,7 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
   std::vector<PackedRows> valid_cache = writer ? det.cache_teacher_maps(valid_set.cells, c.score_layers) : std::vector<PackedRows>{};
   if (!cache.empty()) det.release_teacher_plan();  // the cached maps stand in for its forward
 
-  std::vector<Tensor> t_maps;
+  std::vector<Tensor> t_maps, cached_t;  // cached_t: the batch's targets from the cache, kept from step to step
   const std::size_t score_layers = c.score_layers.size();
   bool stop = false;
   for (int epoch = first_epoch; epoch < c.epochs && !stop; ++epoch) {
@@ -277,16 +277,18 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
       }
       input.apply(gray);
       if (!cache.empty()) {  // row i of the batch: its cell's target for the flips it got
-        t_maps.resize(c.train_layers.size());
-        for (std::size_t l = 0; l < t_maps.size(); ++l) t_maps[l] = Tensor::empty(cache[0][l].shape().with_batch(e - b));
+        cached_t.resize(c.train_layers.size());
+        for (std::size_t l = 0; l < cached_t.size(); ++l)
+          if (const Shape want = cache[0][l].shape().with_batch(e - b); !(cached_t[l].shape() == want)) cached_t[l] = Tensor::empty(want);
 #pragma omp parallel for schedule(static)
         for (Index i = 0; i < e - b; ++i) {
           const int v = data::draw_augment(augment, c.seed, static_cast<std::uint64_t>(epoch), rows[static_cast<std::size_t>(i)]).flip_variant();
-          for (std::size_t l = 0; l < t_maps.size(); ++l) {
+          for (std::size_t l = 0; l < cached_t.size(); ++l) {
             const PackedRows& maps = cache[static_cast<std::size_t>(v)][l];
-            maps.unpack(positions[static_cast<std::size_t>(i)], t_maps[l].data() + i * maps.row_size());
+            maps.unpack(positions[static_cast<std::size_t>(i)], cached_t[l].data() + i * maps.row_size());
           }
         }
+        t_maps = cached_t;
       } else {
         t_maps = det.teacher_maps(gray, c.train_layers);
       }

@@ -90,6 +90,7 @@ class Detector {
   Tensor rgb_;  // the student's 3-channel copy of the gray input
   Tensor teacher_rgb_;  // a 3-channel teacher's input, kept for its backward pass
   std::unique_ptr<nn::FrozenForward> teacher_fwd_;  // null: the teacher has other modules
+  std::vector<Tensor> ds_;  // distill_backward's map gradients, kept from step to step
 };
 
 // Teacher maps depend on the teacher's weights, the input transform, the cells and the pools

@@ -117,7 +117,10 @@ enum Slot { kStage, kChunkIn, kChunkOut };
 void* scratch(Slot slot, std::size_t bytes) {
   static std::vector<CacheLine> buffers[3];
   std::vector<CacheLine>& b = buffers[slot];
-  if (b.size() * sizeof(CacheLine) < bytes) b.resize(lines_for(bytes));
+  if (b.size() * sizeof(CacheLine) < bytes) {  // the old one freed first, the new one exact
+    std::vector<CacheLine>().swap(b);
+    b.resize(lines_for(bytes));
+  }
   return b.data();
 }
 
