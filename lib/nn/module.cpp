@@ -26,8 +26,7 @@ void Sequential::plan(const Shape& in) {
   const bool fits = storage_.size() == modules_.size() && in.rank() == storage_for_.rank() &&
                     in[0] <= storage_for_[0] && storage_for_.with_batch(in[0]) == in;
   if (!fits) {
-    storage_.clear();
-    for (Tensor& b : grad_buffers_) b = Tensor();  // planned by the first backward: scoring needs none
+    release();  // gradient buffers too: planned by the first backward, scoring needs none
     Shape s = in;
     for (auto& m : modules_) {
       s = m->output_shape(s);

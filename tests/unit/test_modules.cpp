@@ -71,6 +71,14 @@ double max_rel_diff(const Tensor& a, const Tensor& b) {
   return worst / scale;
 }
 
+// Every tensor of `a` equals its twin in `b` bit for bit; `what` names the case.
+void expect_same_bits(const std::vector<Tensor>& a, const std::vector<Tensor>& b, const std::string& what) {
+  BOOST_TEST_REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i)
+    BOOST_TEST(std::memcmp(a[i].data(), b[i].data(), sizeof(float) * static_cast<std::size_t>(a[i].numel())) == 0,
+               what << ": tensor " << i << " differs");
+}
+
 // `net`'s chain on oneDNN in precision `p` into `out`; where this CPU lacks the instructions,
 // checks the one-line refusal (naming `needs` and the ISA) instead and returns false.
 bool onednn_chain_forward(nn::Sequential& net, Precision p, const Tensor& cells, const std::vector<std::size_t>& taps,
@@ -187,10 +195,7 @@ BOOST_AUTO_TEST_CASE(relu_in_place_keeps_the_bits) {
         v = {net->output(3).clone(), net->output(5).clone(), dx};
         for (auto& [name, p] : net->named_parameters()) v.push_back(p->grad.clone());
       }
-      BOOST_TEST_REQUIRE(got[0].size() == got[1].size());
-      for (std::size_t i = 0; i < got[0].size(); ++i)
-        BOOST_TEST(std::memcmp(got[0][i].data(), got[1][i].data(), sizeof(float) * static_cast<std::size_t>(got[0][i].numel())) == 0,
-                   backend_name(backend) << (training ? " training" : " eval") << ": tensor " << i << " differs");
+      expect_same_bits(got[0], got[1], std::string(backend_name(backend)) + (training ? " training" : " eval"));
     }
   }
 }
@@ -234,10 +239,7 @@ BOOST_AUTO_TEST_CASE(smaller_batch_reuses_the_plan) {
           BOOST_TEST(std::memcmp(net->output(5).data(), v[0].data(), sizeof(float) * static_cast<std::size_t>(v[0].numel())) == 0);
         }
       }
-      BOOST_TEST_REQUIRE(got[0].size() == got[1].size());
-      for (std::size_t i = 0; i < got[0].size(); ++i)
-        BOOST_TEST(std::memcmp(got[0][i].data(), got[1][i].data(), sizeof(float) * static_cast<std::size_t>(got[0][i].numel())) == 0,
-                   backend_name(backend) << (training ? " training" : " eval") << ": tensor " << i << " differs");
+      expect_same_bits(got[0], got[1], std::string(backend_name(backend)) + (training ? " training" : " eval"));
     }
   }
 }

@@ -1,12 +1,12 @@
 // Tensor basics and the strict readers: one negative test per rejection rule of .npy and
 // safetensors, each checking that the error names the file and the rule.
 #define BOOST_TEST_MODULE tensor_io
-#include <boost/test/data/test_case.hpp>
 #include <bit>
+#include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 #include <cstring>
-#include <limits>
 #include <filesystem>
+#include <limits>
 
 #include "morphokd/error.hpp"
 #include "morphokd/io/file.hpp"
