@@ -21,7 +21,8 @@ int num_threads();
 // Deterministic mode (default on): results do not depend on the thread count. oneDNN's
 // convolution weight gradients, batch norm statistics and parameter gradients, and inner
 // products reduce in an order that follows the thread count (tests/unit/thread_probe.cpp);
-// in this mode those ops run the reference kernels, whose reductions have a fixed order.
+// in this mode those ops run the reference kernels, whose reductions have a fixed order
+// (the weight gradient's products on oneDNN's sgemm, each on one thread).
 // Off: oneDNN throughout, faster, reproducible only at the same thread count.
 void set_deterministic(bool on);
 bool deterministic();

@@ -125,7 +125,8 @@ void conv2d_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tens
   check_shape(dy, conv_out(d), "conv2d_backward_weights output gradient");
   if (db) check_shape(*db, {d.co}, "conv2d_backward_weights bias gradient");
   need_contiguous({&x, &dy, &dw, db}, "conv2d_backward_weights");
-  MORPHOKD_ON_ONEDNN_UNLESS_DETERMINISTIC(onednn::conv2d_backward_weights(x, dy, dw, db));
+  MORPHOKD_ON_ONEDNN(deterministic() ? onednn::conv2d_backward_weights_fixed_order(x, dy, dw, db)
+                                      : onednn::conv2d_backward_weights(x, dy, dw, db));
   ref::conv2d_backward_weights(d, x.data(), dy.data(), dw.data(), ptr(db));
 }
 

@@ -209,7 +209,7 @@ OpCase pairwise(const Shape& s) {
 
 std::vector<OpCase> all_op_cases() {
   return {
-      conv2d(2, 3, 4, 5, 7, true), conv2d(1, 1, 1, 1, 1, false), conv2d(3, 5, 2, 6, 3, true),
+      conv2d(2, 3, 4, 5, 7, true), conv2d(9, 2, 3, 4, 5, true), conv2d(1, 1, 1, 1, 1, false), conv2d(3, 5, 2, 6, 3, true),
       conv2d(1, 16, 24, 9, 9, false), conv2d(2, 3, 64, 8, 8, true), conv2d(1, 16, 16, 8, 8, true, ops::ConvAlgorithm::winograd),
       relu({2, 3, 5, 7}), relu({1, 1, 1, 1}), relu({3, 17}),
       maxpool(2, 3, 6, 8), maxpool(1, 2, 5, 7), maxpool(3, 1, 2, 2), maxpool(1, 16, 9, 11),

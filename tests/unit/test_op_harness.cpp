@@ -1,6 +1,6 @@
 // Runs every registered op case through: (1) a finite-difference gradient check of the
-// reference kernels in double precision, (2) oneDNN vs reference in float, forward and
-// backward, (3) bit-exact backend agreement on small-integer data where the op's
+// reference kernels in double precision, (2) oneDNN (fast and deterministic modes) vs
+// reference in float, forward and backward, (3) bit-exact backend agreement on small-integer data where the op's
 // arithmetic is exact. Also fails if any op in ops::Op has no case.
 #define BOOST_TEST_MODULE op_harness
 #include <boost/test/data/test_case.hpp>
@@ -77,11 +77,13 @@ double weighted_output(const OpCase& c, const std::vector<std::vector<double>>& 
 
 std::string case_name(std::size_t i) { return cases()[i].label; }
 
-// Float run of one backend: outputs followed by input gradients. oneDNN runs every op
-// itself here (deterministic mode would hand some directions to the reference kernels).
-std::vector<Tensor> float_run(const OpCase& c, Backend b, const std::vector<Tensor>& in, const std::vector<Tensor>& dout) {
+// Float run of one backend: outputs followed by input gradients. oneDNN runs in both modes:
+// fast (its primitives throughout) and deterministic (its fixed-order kernels, the reference
+// ones for the rest).
+std::vector<Tensor> float_run(const OpCase& c, Backend b, bool deterministic, const std::vector<Tensor>& in,
+                              const std::vector<Tensor>& dout) {
   BackendScope scope(b);
-  DeterministicScope fast(b == Backend::reference);
+  DeterministicScope mode(deterministic);
   std::vector<Tensor> out, din;
   for (const Shape& s : c.outputs) out.push_back(Tensor::full(s, NAN));
   for (const Shape& s : c.inputs) din.push_back(Tensor::full(s, NAN));  // overwrite convention: no stale values survive
@@ -149,13 +151,15 @@ BOOST_DATA_TEST_CASE(onednn_agrees_with_reference, boost::unit_test::data::xrang
     std::vector<Tensor> in, dout;
     for (std::size_t k = 0; k < c.inputs.size(); ++k) in.push_back(to_tensor(c.inputs[k], make_input(c.inputs[k], c.kinds[k], 7 * idx + k, false)));
     for (std::size_t k = 0; k < c.outputs.size(); ++k) dout.push_back(to_tensor(c.outputs[k], make_input(c.outputs[k], InputKind::uniform, 7 * idx + 40 + k, false)));
-    const auto r = float_run(c, Backend::reference, in, dout);
-    const auto o = float_run(c, Backend::onednn, in, dout);
-    for (std::size_t k = 0; k < r.size(); ++k) {
-      const double scale = std::max(1e-30, max_abs(r[k]));
-      double worst = 0;
-      for (Index i = 0; i < r[k].numel(); ++i) worst = std::max(worst, std::fabs(double(r[k].data()[i]) - o[k].data()[i]));
-      BOOST_TEST(worst / scale <= 1e-5, "tensor " << k << " rel diff " << worst / scale);
+    const auto r = float_run(c, Backend::reference, true, in, dout);
+    for (bool det : {false, true}) {
+      const auto o = float_run(c, Backend::onednn, det, in, dout);
+      for (std::size_t k = 0; k < r.size(); ++k) {
+        const double scale = std::max(1e-30, max_abs(r[k]));
+        double worst = 0;
+        for (Index i = 0; i < r[k].numel(); ++i) worst = std::max(worst, std::fabs(double(r[k].data()[i]) - o[k].data()[i]));
+        BOOST_TEST(worst / scale <= 1e-5, (det ? "deterministic" : "fast") << " tensor " << k << " rel diff " << worst / scale);
+      }
     }
   }
 }
@@ -172,13 +176,15 @@ BOOST_DATA_TEST_CASE(backends_agree_exactly_on_integers, boost::unit_test::data:
     // Max-pool needs distinct window values for a unique winner: add a per-element offset that stays exact.
     if (c.op == ops::Op::maxpool2x2)
       for (Index i = 0; i < in[0].numel(); ++i) in[0].data()[i] = static_cast<float>((i * 37) % 101);
-    const auto r = float_run(c, Backend::reference, in, dout);
-    const auto o = float_run(c, Backend::onednn, in, dout);
-    // Equal as numbers (oneDNN's ReLU backward writes -0.0 where x = 0 and dy < 0).
-    for (std::size_t k = 0; k < r.size(); ++k) {
-      Index mismatches = 0;
-      for (Index i = 0; i < r[k].numel(); ++i) mismatches += r[k].data()[i] != o[k].data()[i];
-      BOOST_TEST(mismatches == 0, "tensor " << k << ": " << mismatches << " elements differ");
+    const auto r = float_run(c, Backend::reference, true, in, dout);
+    for (bool det : {false, true}) {
+      const auto o = float_run(c, Backend::onednn, det, in, dout);
+      // Equal as numbers (oneDNN's ReLU backward writes -0.0 where x = 0 and dy < 0).
+      for (std::size_t k = 0; k < r.size(); ++k) {
+        Index mismatches = 0;
+        for (Index i = 0; i < r[k].numel(); ++i) mismatches += r[k].data()[i] != o[k].data()[i];
+        BOOST_TEST(mismatches == 0, (det ? "deterministic" : "fast") << " tensor " << k << ": " << mismatches << " elements differ");
+      }
     }
   }
 }

@@ -8,8 +8,9 @@
 // Each function runs on current_backend(): `onednn` (oneDNN primitives, built once per
 // shape and reused) or `reference` (plain loops and Eigen GEMM, readable, deterministic).
 // In deterministic mode (runtime.hpp, the default) the onednn backend hands the ops whose
-// oneDNN reductions follow the thread count to the reference kernels: conv2d's weight
-// gradient, both batch-norm backwards, batch-norm training forward, and linear.
+// oneDNN reductions follow the thread count to the reference kernels: both batch-norm
+// backwards, batch-norm training forward, and linear. conv2d's weight gradient keeps the
+// reference kernel's fixed order but multiplies with oneDNN's sgemm, one thread per product.
 // Ops that oneDNN has no primitive for (cosine, MSE, softmax cross-entropy's loss) run the
 // same loop on both backends, and so does max-pool on our NCHW buffers: oneDNN's
 // plain-layout pooling (simple_nchw) measured 10x slower than our OpenMP loop (its blocked

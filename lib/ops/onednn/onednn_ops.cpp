@@ -5,6 +5,7 @@
 // Calls are expected from one thread at a time (the parallelism is inside oneDNN).
 #include "onednn_ops.hpp"
 
+#include <atomic>
 #include <bit>
 #include <cmath>
 #include <map>
@@ -13,6 +14,7 @@
 #include <sstream>
 
 #include "context.hpp"
+#include "../reference/kernels.hpp"
 #include "../winograd_chunks.hpp"
 
 #include "morphokd/error.hpp"
@@ -263,6 +265,26 @@ void conv2d_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tens
   e.prim.execute(ctx().strm, args);
   finish_out(s.out, udw);
   ctx().strm.wait();
+}
+
+namespace {
+// ref::EigenProduct's contract by oneDNN's sgemm. Called inside the reference kernel's
+// parallel loop, where oneDNN does not start threads of its own.
+struct SgemmProduct {
+  std::atomic<int>* status;
+  void operator()(const float* dy_n, const float* col, Index co, Index k, Index hw, bool first, float* p) const {
+    const dnnl_status_t s = dnnl_sgemm('N', 'T', k, co, hw, 1.f, col, hw, dy_n, hw, first ? 0.f : 1.f, p, co);
+    if (s != dnnl_success) status->store(static_cast<int>(s));
+  }
+};
+}  // namespace
+
+void conv2d_backward_weights_fixed_order(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* db) {
+  const ref::ConvDims d{x.dim(0), x.dim(1), dw.dim(0), x.dim(2), x.dim(3)};
+  std::atomic<int> status{dnnl_success};
+  ref::conv2d_backward_weights(d, x.data(), dy.data(), dw.data(), db ? db->data() : nullptr, SgemmProduct{&status});
+  if (status.load() != dnnl_success) fail("conv2d_backward_weights: dnnl_sgemm failed with status " + std::to_string(status.load()));
+  log_kernel(key_of("conv_bwd_weights_fixed_order", {dims_of(x), dims_of(dw)}), "im2col + dnnl_sgemm per image, one thread per image group");
 }
 
 namespace {

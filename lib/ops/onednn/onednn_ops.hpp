@@ -14,6 +14,8 @@ namespace morphokd::onednn {
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y, ops::ConvAlgorithm alg);
 void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx, ops::ConvAlgorithm alg);
 void conv2d_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* db);
+// Deterministic mode's: the reference kernel's fixed summation order, oneDNN's sgemm inside.
+void conv2d_backward_weights_fixed_order(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* db);
 void relu_forward(const Tensor& x, Tensor& y);
 void relu_backward(const Tensor& x, const Tensor& dy, Tensor& dx);
 void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps, Tensor& y,

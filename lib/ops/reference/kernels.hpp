@@ -28,18 +28,26 @@ struct ConvDims {
 };
 
 // col [Ci*9, H*W]: row (c, ky, kx) holds x[c, y+ky-1, x+kx-1] (zero outside the image).
+// Each output row is the input row shifted by kx-1, zeros where it leaves the image.
 template <class T>
 void im2col(const ConvDims& d, const T* x, T* col) {
   for (Index c = 0; c < d.ci; ++c)
     for (Index ky = 0; ky < 3; ++ky)
       for (Index kx = 0; kx < 3; ++kx) {
         T* row = col + ((c * 3 + ky) * 3 + kx) * d.h * d.w;
-        for (Index y = 0; y < d.h; ++y)
-          for (Index xx = 0; xx < d.w; ++xx) {
-            const Index sy = y + ky - 1, sx = xx + kx - 1;
-            const bool inside = sy >= 0 && sy < d.h && sx >= 0 && sx < d.w;
-            row[y * d.w + xx] = inside ? x[(c * d.h + sy) * d.w + sx] : T(0);
+        for (Index y = 0; y < d.h; ++y) {
+          T* out = row + y * d.w;
+          const Index sy = y + ky - 1;
+          if (sy < 0 || sy >= d.h) {
+            std::fill(out, out + d.w, T(0));
+            continue;
           }
+          const T* in = x + (c * d.h + sy) * d.w;
+          const Index lo = std::max<Index>(0, 1 - kx), hi = std::min(d.w, d.w + 1 - kx);  // xx with sx inside
+          std::fill(out, out + lo, T(0));
+          std::copy(in + lo + kx - 1, in + hi + kx - 1, out + lo);
+          std::fill(out + hi, out + d.w, T(0));
+        }
       }
 }
 
@@ -94,26 +102,36 @@ void conv2d_backward_data(const ConvDims& d, const T* dy, const T* w, T* dx) {
   }
 }
 
+// One image's term of a weight gradient, transposed: P [k, co] (+)= col_n [k, hw] dy_n^T
+// (P = it when `first`). The long side first: GEMM kernels run a short one (co = 16) slowly.
+struct EigenProduct {
+  template <class T>
+  void operator()(const T* dy_n, const T* col, Index co, Index k, Index hw, bool first, T* p) const {
+    MapM<T> P(p, k, co);
+    if (first) P.setZero();
+    P.noalias() += CMapM<T>(col, k, hw) * CMapM<T>(dy_n, co, hw).transpose();
+  }
+};
+
 // dw = sum_n dy_n col_n^T, db = sum of dy over n, y, x. The batch is cut into fixed groups
 // of kBatchGroup images, each summed in image order into its own partial (in parallel), and
 // the partials are added in group order by sum_rows: the order depends on the batch size
-// only, never on the thread count or on a split of the batch across processes.
-template <class T>
-void conv2d_backward_weights(const ConvDims& d, const T* x, const T* dy, T* dw, T* db) {
+// only, never on the thread count or on a split of the batch across processes. `product`
+// computes one image's term on the calling thread alone.
+template <class T, class Product = EigenProduct>
+void conv2d_backward_weights(const ConvDims& d, const T* x, const T* dy, T* dw, T* db, Product product = {}) {
   const Index k = d.ci * 9, hw = d.h * d.w;
   const Index groups = (d.n + kBatchGroup - 1) / kBatchGroup, size = d.co * k;
-  std::vector<T> partial(static_cast<std::size_t>(groups * size));      // [groups, co, ci * 9]
+  std::vector<T> partial(static_cast<std::size_t>(groups * size));      // [groups, ci * 9, co]
   std::vector<T> bias_partial(static_cast<std::size_t>(groups * d.co));  // [groups, co]
 #pragma omp parallel
   {
     std::vector<T> col(static_cast<std::size_t>(k * hw));
 #pragma omp for schedule(static)
     for (Index g = 0; g < groups; ++g) {
-      MapM<T> P(partial.data() + g * size, d.co, k);
-      P.setZero();
       for (Index n = g * kBatchGroup; n < std::min(d.n, (g + 1) * kBatchGroup); ++n) {
         im2col(d, x + n * d.ci * hw, col.data());
-        P.noalias() += CMapM<T>(dy + n * d.co * hw, d.co, hw) * CMapM<T>(col.data(), k, hw).transpose();
+        product(dy + n * d.co * hw, col.data(), d.co, k, hw, n == g * kBatchGroup, partial.data() + g * size);
       }
       for (Index o = 0; db && o < d.co; ++o) {
         T s = 0;
@@ -123,7 +141,9 @@ void conv2d_backward_weights(const ConvDims& d, const T* x, const T* dy, T* dw, 
       }
     }
   }
-  sum_rows(partial.data(), groups, size, dw);
+  std::vector<T> dw_t(static_cast<std::size_t>(size));  // [ci * 9, co]
+  sum_rows(partial.data(), groups, size, dw_t.data());
+  MapM<T>(dw, d.co, k) = CMapM<T>(dw_t.data(), k, d.co).transpose();
   if (db) sum_rows(bias_partial.data(), groups, d.co, db);
 }
 
