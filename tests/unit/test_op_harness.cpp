@@ -1,7 +1,8 @@
 // Runs every registered op case through: (1) a finite-difference gradient check of the
 // reference kernels in double precision, (2) oneDNN (fast and deterministic modes) vs
-// reference in float, forward and backward, (3) bit-exact backend agreement on small-integer data where the op's
-// arithmetic is exact. Also fails if any op in ops::Op has no case.
+// reference in float, forward and backward, (3) bit-exact backend agreement on
+// small-integer data where the op's arithmetic is exact. Also fails if any op in ops::Op
+// has no case.
 #define BOOST_TEST_MODULE op_harness
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
