@@ -269,7 +269,8 @@ void conv2d_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tens
 
 namespace {
 // ref::EigenProduct's contract by oneDNN's sgemm. Called inside the reference kernel's
-// parallel loop, where oneDNN does not start threads of its own.
+// parallel loop, where oneDNN on OpenMP does not start threads of its own.
+static_assert(DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP, "a oneDNN built for OpenMP: its sgemm must run on the calling thread");
 struct SgemmProduct {
   std::atomic<int>* status;
   void operator()(const float* dy_n, const float* col, Index co, Index k, Index hw, bool first, float* p) const {
