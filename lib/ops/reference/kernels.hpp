@@ -28,27 +28,29 @@ struct ConvDims {
 };
 
 // col [Ci*9, H*W]: row (c, ky, kx) holds x[c, y+ky-1, x+kx-1] (zero outside the image).
-// Each output row is the input row shifted by kx-1, zeros where it leaves the image.
+// Row y of the three kx rows is input row y+ky-1 shifted right by one, as is, and shifted
+// left by one, a zero filling the vacated end.
 template <class T>
 void im2col(const ConvDims& d, const T* x, T* col) {
+  const Index w = d.w;
   for (Index c = 0; c < d.ci; ++c)
-    for (Index ky = 0; ky < 3; ++ky)
-      for (Index kx = 0; kx < 3; ++kx) {
-        T* row = col + ((c * 3 + ky) * 3 + kx) * d.h * d.w;
-        for (Index y = 0; y < d.h; ++y) {
-          T* out = row + y * d.w;
-          const Index sy = y + ky - 1;
-          if (sy < 0 || sy >= d.h) {
-            std::fill(out, out + d.w, T(0));
-            continue;
-          }
-          const T* in = x + (c * d.h + sy) * d.w;
-          const Index lo = std::max<Index>(0, 1 - kx), hi = std::min(d.w, d.w + 1 - kx);  // xx with sx inside
-          std::fill(out, out + lo, T(0));
-          std::copy(in + lo + kx - 1, in + hi + kx - 1, out + lo);
-          std::fill(out + hi, out + d.w, T(0));
+    for (Index ky = 0; ky < 3; ++ky) {
+      T* rows = col + (c * 3 + ky) * 3 * d.h * w;  // its kx = 0, 1, 2 rows, d.h * w apart
+      for (Index y = 0; y < d.h; ++y) {
+        T* out[3] = {rows + y * w, rows + (d.h + y) * w, rows + (2 * d.h + y) * w};
+        const Index sy = y + ky - 1;
+        if (sy < 0 || sy >= d.h) {
+          for (T* o : out) std::fill(o, o + w, T(0));
+          continue;
         }
+        const T* in = x + (c * d.h + sy) * w;
+        out[0][0] = T(0);
+        std::copy(in, in + w - 1, out[0] + 1);
+        std::copy(in, in + w, out[1]);
+        std::copy(in + 1, in + w, out[2]);
+        out[2][w - 1] = T(0);
       }
+    }
 }
 
 // The adjoint of im2col: dx[c, sy, sx] = sum of the col entries that read it.
