@@ -189,3 +189,34 @@ BOOST_DATA_TEST_CASE(backends_agree_exactly_on_integers, boost::unit_test::data:
     }
   }
 }
+
+// The cases above are small. Deterministic mode's weight gradient runs oneDNN's sgemm inside
+// our parallel loop, so it is also checked at student B's training shapes, where a GEMM
+// planning its own threads would split the work: all of the sum must be there.
+BOOST_AUTO_TEST_CASE(deterministic_weight_gradient_at_training_shapes) {
+  if (!backend_available(Backend::onednn)) return;
+  struct Dims {
+    Index ci, co, h;
+  };
+  for (const Dims s : {Dims{1, 16, 64}, Dims{16, 128, 32}, Dims{512, 16, 4}}) {
+    BOOST_TEST_CONTEXT(s.ci << "->" << s.co << " at " << s.h << "x" << s.h << ", batch 64") {
+      const Shape xs{64, s.ci, s.h, s.h}, ys{64, s.co, s.h, s.h};
+      const Tensor x = to_tensor(xs, make_input(xs, InputKind::uniform, 1, false));
+      const Tensor dy = to_tensor(ys, make_input(ys, InputKind::uniform, 2, false));
+      DeterministicScope deterministic(true);
+      std::vector<Tensor> grads;  // dw, db of reference, then of onednn
+      for (Backend b : {Backend::reference, Backend::onednn}) {
+        BackendScope scope(b);
+        grads.push_back(Tensor::full({s.co, s.ci, 3, 3}, NAN));
+        grads.push_back(Tensor::full({s.co}, NAN));
+        ops::conv2d_backward_weights(x, dy, grads[grads.size() - 2], &grads.back());
+      }
+      for (std::size_t k = 0; k < 2; ++k) {
+        double worst = 0;
+        for (Index i = 0; i < grads[k].numel(); ++i)
+          worst = std::max(worst, std::fabs(double(grads[k].data()[i]) - grads[k + 2].data()[i]));
+        BOOST_TEST(worst / max_abs(grads[k]) <= 1e-5, (k == 0 ? "dw" : "db") << " rel diff " << worst / max_abs(grads[k]));
+      }
+    }
+  }
+}
