@@ -149,17 +149,16 @@ void maxpool2x2_forward(const Tensor& x, Tensor& y, PoolWorkspace& ws) {
   const auto d = pool_dims(x, "maxpool2x2_forward");
   check_shape(y, {d.n, d.c, d.h / 2, d.w / 2}, "maxpool2x2_forward output");
   need_contiguous({&x, &y}, "maxpool2x2_forward");
-  ws.bytes.resize(static_cast<std::size_t>(y.numel()) * sizeof(std::int32_t));
-  ref::maxpool2x2_forward(d, x.data(), y.data(), reinterpret_cast<std::int32_t*>(ws.bytes.data()));
+  ws.which.resize(static_cast<std::size_t>(y.numel()));
+  ref::maxpool2x2_forward(d, x.data(), y.data(), ws.which.data());
 }
 
 void maxpool2x2_backward(const Tensor& dy, const PoolWorkspace& ws, Tensor& dx) {
   const auto d = pool_dims(dx, "maxpool2x2_backward");
   check_shape(dy, {d.n, d.c, d.h / 2, d.w / 2}, "maxpool2x2_backward output gradient");
   need_contiguous({&dy, &dx}, "maxpool2x2_backward");
-  check(ws.bytes.size() == static_cast<std::size_t>(dy.numel()) * sizeof(std::int32_t),
-        "maxpool2x2_backward: workspace is from another shape");
-  ref::maxpool2x2_backward(d, dy.data(), reinterpret_cast<const std::int32_t*>(ws.bytes.data()), dx.data());
+  check(ws.which.size() == static_cast<std::size_t>(dy.numel()), "maxpool2x2_backward: workspace is from another shape");
+  ref::maxpool2x2_backward(d, dy.data(), ws.which.data(), dx.data());
 }
 
 void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps, Tensor& y,

@@ -52,11 +52,11 @@ OpCase maxpool(Index n, Index ch, Index h, Index w) {
   const Shape in{n, ch, h, w}, out{n, ch, h / 2, w / 2};
   OpCase c{ops::Op::maxpool2x2, "maxpool2x2 " + in.str(), {in}, {K::no_kinks}, {true}, {out}};
   c.fwd_d = [d, m = out.numel()](auto& in, auto& out) {
-    std::vector<std::int32_t> arg(static_cast<std::size_t>(m));
+    std::vector<std::uint8_t> arg(static_cast<std::size_t>(m));
     ref::maxpool2x2_forward(d, in[0], out[0], arg.data());
   };
   c.bwd_d = [d, m = out.numel()](auto& in, auto&, auto& dout, auto& din) {
-    std::vector<std::int32_t> arg(static_cast<std::size_t>(m));
+    std::vector<std::uint8_t> arg(static_cast<std::size_t>(m));
     std::vector<double> y(static_cast<std::size_t>(m));
     ref::maxpool2x2_forward(d, in[0], y.data(), arg.data());
     ref::maxpool2x2_backward(d, dout[0], arg.data(), din[0]);

@@ -77,9 +77,10 @@ void relu_forward(const Tensor& x, Tensor& y);
 void relu_backward(const Tensor& x, const Tensor& dy, Tensor& dx);
 
 // ---- max-pool 2x2 stride 2 (floor: an odd last row/column is dropped) -------------------
-// Which input won each window, for the backward pass. Filled by forward; opaque.
+// Which input won each window, for the backward pass: one byte per output. Filled by
+// forward; opaque.
 struct PoolWorkspace {
-  std::vector<std::byte> bytes;
+  std::vector<std::uint8_t> which;
 };
 // x [N,C,H,W] -> y [N,C,H/2,W/2]
 void maxpool2x2_forward(const Tensor& x, Tensor& y, PoolWorkspace& ws);

@@ -165,35 +165,47 @@ struct PoolDims {
   Index n, c, h, w;  // input; output is h/2 x w/2
 };
 
-// argmax[o] = flat index within the input plane of the winner (first maximum on ties).
+// which[o] = the winner's place in its window, 2 * row + column (first maximum on ties): one
+// byte per output, a quarter of a flat index's memory.
 template <class T>
-void maxpool2x2_forward(const PoolDims& d, const T* x, T* y, std::int32_t* argmax) {
+void maxpool2x2_forward(const PoolDims& d, const T* x, T* y, std::uint8_t* which) {
   const Index oh = d.h / 2, ow = d.w / 2;
 #pragma omp parallel for schedule(static)
-  for (Index p = 0; p < d.n * d.c; ++p) {
-    const T* in = x + p * d.h * d.w;
-    for (Index i = 0; i < oh; ++i)
+  for (Index p = 0; p < d.n * d.c; ++p)
+    for (Index i = 0; i < oh; ++i) {
+      const T* top = x + (p * d.h + 2 * i) * d.w;
+      const T* bottom = top + d.w;
+      const Index o = (p * oh + i) * ow;
       for (Index j = 0; j < ow; ++j) {
-        Index best = (2 * i) * d.w + 2 * j;
-        for (Index dy = 0; dy < 2; ++dy)
-          for (Index dx = 0; dx < 2; ++dx) {
-            const Index at = (2 * i + dy) * d.w + 2 * j + dx;
-            if (in[at] > in[best]) best = at;
-          }
-        y[(p * oh + i) * ow + j] = in[best];
-        argmax[(p * oh + i) * ow + j] = static_cast<std::int32_t>(best);
+        T best = top[2 * j];
+        std::uint8_t k = 0;
+        const T rest[3] = {top[2 * j + 1], bottom[2 * j], bottom[2 * j + 1]};
+        for (std::uint8_t q = 0; q < 3; ++q) {  // selects, not branches: winners are data
+          const bool more = rest[q] > best;
+          k = more ? q + 1 : k;
+          best = more ? rest[q] : best;
+        }
+        y[o + j] = best;
+        which[o + j] = k;
       }
-  }
+    }
 }
 
 template <class T>
-void maxpool2x2_backward(const PoolDims& d, const T* dy, const std::int32_t* argmax, T* dx) {
+void maxpool2x2_backward(const PoolDims& d, const T* dy, const std::uint8_t* which, T* dx) {
   const Index oh = d.h / 2, ow = d.w / 2;
 #pragma omp parallel for schedule(static)
   for (Index p = 0; p < d.n * d.c; ++p) {
-    T* out = dx + p * d.h * d.w;
-    std::fill(out, out + d.h * d.w, T(0));
-    for (Index o = 0; o < oh * ow; ++o) out[argmax[p * oh * ow + o]] += dy[p * oh * ow + o];
+    T* plane = dx + p * d.h * d.w;
+    std::fill(plane, plane + d.h * d.w, T(0));
+    for (Index i = 0; i < oh; ++i) {
+      T* const rows[2] = {plane + 2 * i * d.w, plane + (2 * i + 1) * d.w};
+      const Index o = (p * oh + i) * ow;
+      for (Index j = 0; j < ow; ++j) {  // windows do not overlap: one gradient per input
+        const unsigned k = which[o + j];
+        rows[k >> 1][2 * j + (k & 1)] = dy[o + j];
+      }
+    }
   }
 }
 
