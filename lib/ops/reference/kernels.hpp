@@ -177,16 +177,17 @@ void maxpool2x2_forward(const PoolDims& d, const T* x, T* y, std::uint8_t* which
       const T* bottom = top + d.w;
       const Index o = (p * oh + i) * ow;
       for (Index j = 0; j < ow; ++j) {
+        // Arithmetic, not branches: which input wins is data, and mispredicts.
         T best = top[2 * j];
-        std::uint8_t k = 0;
+        unsigned k = 0;
         const T rest[3] = {top[2 * j + 1], bottom[2 * j], bottom[2 * j + 1]};
-        for (std::uint8_t q = 0; q < 3; ++q) {  // selects, not branches: winners are data
-          const bool more = rest[q] > best;
-          k = more ? q + 1 : k;
+        for (unsigned q = 0; q < 3; ++q) {
+          const unsigned more = rest[q] > best;
+          k += more * (q + 1 - k);
           best = more ? rest[q] : best;
         }
         y[o + j] = best;
-        which[o + j] = k;
+        which[o + j] = static_cast<std::uint8_t>(k);
       }
     }
 }
