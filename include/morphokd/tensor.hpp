@@ -62,6 +62,7 @@ class Tensor {
   Tensor slice(Index begin, Index end) const;
   Tensor clone() const;
   void copy_from(const Tensor& src);  // shapes must match
+  void add_from(const Tensor& src);   // this += src elementwise; shapes must match
   void fill(float value);
 
  private:

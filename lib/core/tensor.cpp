@@ -142,6 +142,13 @@ void Tensor::copy_from(const Tensor& src) {
   std::copy(src.data_, src.data_ + numel(), data_);
 }
 
+void Tensor::add_from(const Tensor& src) {
+  check_shape(src, shape_, "addend");
+  check(is_contiguous() && src.is_contiguous(), "sum with a non-contiguous tensor");
+  const Index n = numel();  // once: numel() is not inlined, and a call per element stops vectorising
+  for (Index i = 0; i < n; ++i) data_[i] += src.data_[i];
+}
+
 void Tensor::fill(float value) {
   check(is_contiguous(), "fill of a non-contiguous tensor");
   std::fill(data_, data_ + numel(), value);

@@ -58,9 +58,7 @@ void distance_gradients(const std::vector<Tensor>& s, const std::vector<Tensor>&
       if (!(g.shape() == s[c].shape())) g = Tensor::empty(s[c].shape());
       ops::cosine_backward(s[c], t[c], dcos, side == 0 ? &g : nullptr, side == 1 ? &g : nullptr);
       ops::mse_backward(s[c], t[c], dmse, side == 0 ? &dval : nullptr, side == 1 ? &dval : nullptr);
-      float* gd = g.data();
-      const float* v = dval.data();
-      for (Index i = 0; i < g.numel(); ++i) gd[i] += v[i];
+      g.add_from(dval);
     }
   }
 }

@@ -24,7 +24,7 @@ void fgsm_step(const Tensor& x, const Tensor& grad, float eps, FgsmDirection dir
   const float* xs = x.data();
   const float* g = grad.data();
   float* out = x_adv.data();
-  for (Index i = 0; i < x.numel(); ++i) {
+  for (Index i = 0, n = x.numel(); i < n; ++i) {
     const float sign = g[i] > 0 ? 1.0f : g[i] < 0 ? -1.0f : 0.0f;
     out[i] = std::clamp(xs[i] + step * sign, 0.0f, 1.0f);
   }

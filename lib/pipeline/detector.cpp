@@ -263,15 +263,11 @@ std::vector<double> Detector::input_gradient(const Tensor& raw_cells, const std:
       student_->backward(s_grads, false, &d_student);
       teacher_.net->backward(t_grads, false, &d_teacher);
       if (teacher_.channels == 3) {  // both networks see the same 3 channels: add, then undo to_rgb
-        float* a = d_student.data();
-        const float* c = d_teacher.data();
-        for (Index i = 0; i < d_student.numel(); ++i) a[i] += c[i];
+        d_student.add_from(d_teacher);
         input_.to_rgb_backward(d_student, d_cell, per_channel);
       } else {
         input_.to_rgb_backward(d_student, d_cell);
-        float* a = d_cell.data();
-        const float* c = d_teacher.data();
-        for (Index i = 0; i < d_cell.numel(); ++i) a[i] += c[i];
+        d_cell.add_from(d_teacher);
       }
       input_.backward(flipped, d_cell);
       // Flips are their own inverses: flipping the gradient back puts it on the cell's pixels.
@@ -281,7 +277,7 @@ std::vector<double> Detector::input_gradient(const Tensor& raw_cells, const std:
       data::flip_cells(d_cell.reshape(planes), back_planes, v);
       float* g = grad.data() + b * (grad.numel() / n);
       const float* src = d_back.data();
-      for (Index i = 0; i < d_back.numel(); ++i) g[i] += src[i] / static_cast<float>(variants);
+      for (Index i = 0, m = d_back.numel(); i < m; ++i) g[i] += src[i] / static_cast<float>(variants);
     }
   }
   return terms;

@@ -75,6 +75,15 @@ BOOST_AUTO_TEST_CASE(tensor_views_share_storage) {
   BOOST_TEST(find_non_finite(t.span()) == 7);
 }
 
+BOOST_AUTO_TEST_CASE(tensor_add_from_adds_elementwise) {
+  Tensor a = Tensor::empty({2, 3}), b = Tensor::empty({2, 3});
+  for (Index i = 0; i < 6; ++i) a.data()[i] = static_cast<float>(i), b.data()[i] = 0.5f - static_cast<float>(10 * i);
+  a.add_from(b);
+  for (Index i = 0; i < 6; ++i) BOOST_TEST(a.data()[i] == 0.5f - static_cast<float>(9 * i));  // exact: small integers and halves
+  BOOST_TEST(b.data()[5] == -49.5f);  // the addend is left alone
+  BOOST_CHECK_THROW(a.add_from(Tensor::zeros({3, 2})), Error);
+}
+
 // Rows packed without their zeros come back bit for bit, in any order: rows all zero, all
 // nonzero, -0.0, a denormal and a NaN payload, a row length that is not a multiple of 64.
 BOOST_AUTO_TEST_CASE(packed_rows_give_back_every_bit) {
