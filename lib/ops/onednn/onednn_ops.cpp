@@ -13,11 +13,14 @@
 #include <mutex>
 #include <sstream>
 
+#include <omp.h>
+
 #include "context.hpp"
 #include "../reference/kernels.hpp"
 #include "../winograd_chunks.hpp"
 
 #include "morphokd/error.hpp"
+#include "morphokd/runtime.hpp"
 
 namespace morphokd::onednn {
 
@@ -74,9 +77,20 @@ dnnl::convolution_forward::primitive_desc conv_fwd_pd(const memory::dims& x, con
 }
 
 // make(algorithm) for Winograd where asked and oneDNN has a kernel for the shape, else direct.
+// oneDNN fixes a Winograd kernel's schedule from the thread count the process first plans it
+// at, and on some CPUs that changes the order of the sums (256->256 channels at 16x16 on an
+// Intel Xeon with AMX: one set of bits at 1-2 threads, another at 3-4). Deterministic mode
+// plans it at one thread; the primitive still runs on all of them, with the one-thread bits.
 template <class Make>
 auto winograd_or_direct(ops::ConvAlgorithm alg, Make make) {
   if (alg == ops::ConvAlgorithm::winograd) try {
+      if (!deterministic()) return make(dnnl::algorithm::convolution_winograd);
+      const int threads = omp_get_max_threads();
+      omp_set_num_threads(1);
+      struct Restore {
+        int threads;
+        ~Restore() { omp_set_num_threads(threads); }
+      } restore{threads};
       return make(dnnl::algorithm::convolution_winograd);
     } catch (const dnnl::error&) {
     }
@@ -189,7 +203,8 @@ namespace {
 
 void conv_forward_run(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y, ops::ConvAlgorithm alg) {
   const auto xd = dims_of(x), wd = dims_of(w), yd = dims_of(y);
-  const std::uint64_t flags = (b != nullptr) | (alg == ops::ConvAlgorithm::winograd) << 1;
+  const bool wino = alg == ops::ConvAlgorithm::winograd;
+  const std::uint64_t flags = (b != nullptr) | wino << 1 | (wino && deterministic()) << 2;  // planned per mode
   auto& e = cached<ConvFwd>(key_of("conv_fwd", {xd, wd}, flags), [&] {
     auto pd = conv_fwd_pd_for(xd, wd, yd, b != nullptr, alg);
     return ConvFwd{pd, dnnl::convolution_forward(pd)};
@@ -220,7 +235,8 @@ void in_winograd_chunks(const Tensor& in, Tensor& out, Run run) {
 
 void conv_backward_data_run(const Tensor& dy, const Tensor& w, Tensor& dx, ops::ConvAlgorithm alg) {
   const auto dyd = dims_of(dy), wd = dims_of(w), dxd = dims_of(dx);
-  auto& e = cached<ConvBwdData>(key_of("conv_bwd_data", {dxd, wd}, alg == ops::ConvAlgorithm::winograd), [&] {
+  const bool wino = alg == ops::ConvAlgorithm::winograd;
+  auto& e = cached<ConvBwdData>(key_of("conv_bwd_data", {dxd, wd}, wino | (wino && deterministic()) << 1), [&] {
     const auto pd = winograd_or_direct(alg, [&](algorithm a) {
       return dnnl::convolution_backward_data::primitive_desc(
           dnnl::convolution_backward_data::desc(a, any(dxd), any(wd), any(dyd), kStride, kPad, kPad), ctx().eng,
