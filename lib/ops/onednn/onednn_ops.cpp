@@ -13,8 +13,6 @@
 #include <mutex>
 #include <sstream>
 
-#include <omp.h>
-
 #include "context.hpp"
 #include "../reference/kernels.hpp"
 #include "../winograd_chunks.hpp"
@@ -85,12 +83,11 @@ template <class Make>
 auto winograd_or_direct(ops::ConvAlgorithm alg, Make make) {
   if (alg == ops::ConvAlgorithm::winograd) try {
       if (!deterministic()) return make(dnnl::algorithm::convolution_winograd);
-      const int threads = omp_get_max_threads();
-      omp_set_num_threads(1);
       struct Restore {
         int threads;
-        ~Restore() { omp_set_num_threads(threads); }
-      } restore{threads};
+        ~Restore() { set_num_threads(threads); }
+      } restore{num_threads()};
+      set_num_threads(1);
       return make(dnnl::algorithm::convolution_winograd);
     } catch (const dnnl::error&) {
     }
