@@ -45,8 +45,11 @@ for line in open(sys.argv[1]):
     w, *sides = line.rstrip("\n").split("\t")
     rows.setdefault(w, []).append([json.loads(s) for s in sides])
 print(f"| workload ({sys.argv[2]} threads, batch 64) | morphokd img/s | PyTorch img/s: as installed / malloc kept | ratio to the faster "
-      f"| GFLOP/s (FMA peak share) | peak RSS ours / PyTorch's smaller | RSS ratio |")
-print("|---|---|---|---|---|---|---|")
+      f"| GFLOP/s (FMA peak share) | peak RSS ours / PyTorch's smaller | RSS ratio | page faults per step: ours / as installed / malloc kept |")
+print("|---|---|---|---|---|---|---|---|")
+def faults(runs, side):
+    v = [r[side].get("minor_faults_per_step") for r in runs]
+    return "—" if None in v else f"{statistics.median(v):.0f}"
 for w, runs in rows.items():
     med = lambda key, side: statistics.median(r[side][key] for r in runs)
     o, t, k = (med("img_per_s", side) for side in range(3))
@@ -54,6 +57,6 @@ for w, runs in rows.items():
     gf, peak = med("gflops", 0), med("peak_gflops", 0)
     rss, trss = med("peak_rss_mb", 0), min(med("peak_rss_mb", 1), med("peak_rss_mb", 2))
     print(f"| {w} | {o:.1f} | {t:.1f} / {k:.1f} | **{o / max(t, k):.2f}x** | {gf:.0f} ({gf / peak:.0%} of {peak:.0f}) | "
-          f"{rss:.0f} / {trss:.0f} MB | {rss / trss:.2f}x |")
+          f"{rss:.0f} / {trss:.0f} MB | {rss / trss:.2f}x | {' / '.join(faults(runs, side) for side in range(3))} |")
 print(f"\nisa {ours['isa']}, backend {ours['backend']}, deterministic {ours['deterministic']}, {len(next(iter(rows.values())))} alternating rounds, medians")
 PY

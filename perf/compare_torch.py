@@ -14,7 +14,8 @@ Teacher: torchvision vgg16().features, "random:0" Xavier init, eval, frozen; stu
   epoch        one epoch of student B on MHSMA head normal cells, shuffled, batch 64, teacher
                recomputed every batch as MKD's code does (median over --iters epochs)
 One warm-up step, then --iters timed steps; prints one JSON line {"what", "img_per_s"
-(median), "threads", "batch", "torch", "peak_rss_mb"}.
+(median), "threads", "batch", "torch", "peak_rss_mb", "minor_faults_per_step"} (page faults
+in the timed steps per step; null for the epoch, as ours).
 Run with Debian's /usr/bin/python3 (python3-torch); for benchmarks only, never by tests.
 """
 import argparse
@@ -114,13 +115,16 @@ def main():
     with grad:
         step()  # warm-up
         rates = []
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         for _ in range(a.iters):
             t = time.perf_counter()
             step()
             rates.append(images / (time.perf_counter() - t))
+        faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / a.iters
     print(json.dumps({"what": a.what, "img_per_s": statistics.median(rates), "threads": a.threads, "batch": a.batch,
                       "torch": torch.__version__,
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+                      "minor_faults_per_step": None if a.what == "epoch" else faults}))
 
 
 if __name__ == "__main__":

@@ -35,6 +35,12 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+long minor_faults() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_minflt;
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const std::size_t n = v.size();
@@ -218,11 +224,14 @@ BenchResult run_bench(const BenchConfig& c) {
     BenchWorkload w(c);
     w.step();  // warm-up: primitives and buffers are planned here
     std::vector<double> rates;
+    const long faults_before = minor_faults();
     for (int i = 0; i < c.iters; ++i) {
       const auto start = Clock::now();
       w.step();
       rates.push_back(static_cast<double>(c.batch) / seconds_since(start));
     }
+    // What allocating per step costs where page faults are dear (perf/compare.sh, README).
+    r.minor_faults_per_step = static_cast<double>(minor_faults() - faults_before) / c.iters;
     r.img_per_s = median(rates);
     r.gflop_per_image = w.gflop_per_image();
   }

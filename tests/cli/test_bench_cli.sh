@@ -10,7 +10,7 @@ rm -rf "$WORK" && mkdir -p "$WORK"
 # (below 1 img/s is fine: CI runs this next to cli_mpi on 2 cores). Prints why it fails.
 has_keys() {
   [ "$(wc -l <"$1")" -eq 1 ] || { echo "not one line: $(head -3 "$1")"; return 1; }
-  for k in what img_per_s gflops peak_fraction threads isa peak_rss_mb; do
+  for k in what img_per_s gflops peak_fraction threads isa peak_rss_mb minor_faults_per_step; do
     grep -q "\"$k\":" "$1" || { echo "no \"$k\" in $(cat "$1")"; return 1; }
   done
   local rate; rate=$(sed -E 's/.*"img_per_s":([^,}]*).*/\1/' "$1")
@@ -20,10 +20,12 @@ for w in teacher_fwd score train_step fgsm; do
   check "bench $w" "$MORPHOKD" --threads 2 bench --what $w --batch 2 --iters 1 --json
   cp "$WORK/last.log" "$WORK/$w.json"
   check "bench $w JSON" has_keys "$WORK/$w.json"
+  check "bench $w counts page faults" grep -Eq '"minor_faults_per_step":[0-9]' "$WORK/$w.json"
 done
 check "bench epoch" "$MORPHOKD" --threads 2 bench --what epoch --iters 1 --data "$DATA" --json
 cp "$WORK/last.log" "$WORK/epoch.json"
 check "bench epoch JSON" has_keys "$WORK/epoch.json"
+check "bench epoch leaves page faults unmeasured" grep -q '"minor_faults_per_step":null' "$WORK/epoch.json"
 check "bench epoch built the cache" bash -c "! grep -q '\"cache_seconds\":0.0' '$WORK/epoch.json'"
 check "bench epoch left nothing in /tmp" bash -c "! ls -d /tmp/morphokd-bench-* 2>/dev/null"
 

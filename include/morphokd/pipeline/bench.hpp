@@ -31,6 +31,7 @@ struct BenchResult {
   double peak_fraction = 0;
   double cache_seconds = 0;   // epoch: building the teacher-target cache (once per run)
   double peak_rss_mb = 0;     // of this process
+  double minor_faults_per_step = -1;  // page faults in the timed steps / steps; -1: not measured (epoch)
   int threads = 0;
   bool deterministic = true;  // the mode it ran in (runtime.hpp)
   std::string isa, backend, precision;
