@@ -26,10 +26,10 @@ Action add_bench_command(CLI::App& app) {
     const pipeline::BenchResult r = pipeline::run_bench(*c);
     if (*as_json) {
       nlohmann::json j = {{"what", r.what},         {"img_per_s", r.img_per_s},     {"gflops", r.gflops},
-                                {"peak_fraction", r.peak_fraction}, {"peak_gflops", r.peak_gflops},
-                                {"gflop_per_image", r.gflop_per_image}, {"threads", r.threads}, {"isa", r.isa}, {"deterministic", r.deterministic},
-                                {"backend", r.backend},   {"precision", r.precision},     {"batch", r.batch},
-                                {"iters", r.iters},       {"peak_rss_mb", r.peak_rss_mb}, {"cache_seconds", r.cache_seconds}};
+                          {"peak_fraction", r.peak_fraction}, {"peak_gflops", r.peak_gflops},
+                          {"gflop_per_image", r.gflop_per_image}, {"threads", r.threads}, {"isa", r.isa}, {"deterministic", r.deterministic},
+                          {"backend", r.backend},   {"precision", r.precision},     {"batch", r.batch},
+                          {"iters", r.iters},       {"peak_rss_mb", r.peak_rss_mb}, {"cache_seconds", r.cache_seconds}};
       j["minor_faults_per_step"] = r.minor_faults_per_step < 0 ? nlohmann::json() : nlohmann::json(r.minor_faults_per_step);
       std::cout << j.dump() << std::endl;
       return;
