@@ -115,12 +115,12 @@ def main():
     with grad:
         step()  # warm-up
         rates = []
-        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        faults_before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         for _ in range(a.iters):
             t = time.perf_counter()
             step()
             rates.append(images / (time.perf_counter() - t))
-        faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / a.iters
+        faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before) / a.iters
     print(json.dumps({"what": a.what, "img_per_s": statistics.median(rates), "threads": a.threads, "batch": a.batch,
                       "torch": torch.__version__,
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,

@@ -35,10 +35,10 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-long minor_faults() {
+rusage self_usage() {
   rusage usage{};
   ::getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_minflt;
+  return usage;
 }
 
 double median(std::vector<double> v) {
@@ -224,14 +224,14 @@ BenchResult run_bench(const BenchConfig& c) {
     BenchWorkload w(c);
     w.step();  // warm-up: primitives and buffers are planned here
     std::vector<double> rates;
-    const long faults_before = minor_faults();
+    const long faults_before = self_usage().ru_minflt;
     for (int i = 0; i < c.iters; ++i) {
       const auto start = Clock::now();
       w.step();
       rates.push_back(static_cast<double>(c.batch) / seconds_since(start));
     }
     // What allocating per step costs where page faults are dear (perf/compare.sh, README).
-    r.minor_faults_per_step = static_cast<double>(minor_faults() - faults_before) / c.iters;
+    r.minor_faults_per_step = static_cast<double>(self_usage().ru_minflt - faults_before) / c.iters;
     r.img_per_s = median(rates);
     r.gflop_per_image = w.gflop_per_image();
   }
@@ -239,9 +239,7 @@ BenchResult run_bench(const BenchConfig& c) {
   r.gflops = r.img_per_s * r.gflop_per_image;
   r.peak_gflops = measure_fma_peak_gflops();
   r.peak_fraction = r.peak_gflops > 0 ? r.gflops / r.peak_gflops : 0;
-  rusage usage{};
-  ::getrusage(RUSAGE_SELF, &usage);
-  r.peak_rss_mb = static_cast<double>(usage.ru_maxrss) / 1024.0;  // KiB on Linux
+  r.peak_rss_mb = static_cast<double>(self_usage().ru_maxrss) / 1024.0;  // KiB on Linux
   r.threads = num_threads();
   r.deterministic = deterministic();
   r.isa = cpu_isa();
