@@ -75,6 +75,10 @@ class Tensor {
 
 inline std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << s.str(); }
 
+// A buffer planned once: `t` is kept when it already has `shape` (contents untouched), else
+// it becomes a new uninitialised tensor of `shape`.
+void fit_shape(Tensor& t, const Shape& shape);
+
 // Checks used at every op and module boundary; the message names `what`.
 void check_shape(const Tensor& t, const Shape& expected, const char* what);
 void check_rank(const Tensor& t, int rank, const char* what);

@@ -73,7 +73,7 @@ void PackedRows::unpack(Index row, float* out) const {
 void PackedRows::unpack(Index begin, Index end, Tensor& out) const {
   check(d_ && 0 <= begin && begin <= end && end <= d_->shape[0], "PackedRows: rows out of range");
   const Shape want = d_->shape.with_batch(end - begin);
-  if (!(out.shape() == want)) out = Tensor::empty(want);
+  fit_shape(out, want);
 #pragma omp parallel for schedule(static)
   for (Index r = begin; r < end; ++r) unpack(r, out.data() + (r - begin) * d_->row_size);
 }

@@ -130,6 +130,10 @@ Tensor Tensor::slice(Index begin, Index end) const {
   return t;
 }
 
+void fit_shape(Tensor& t, const Shape& shape) {
+  if (!(t.shape() == shape)) t = Tensor::empty(shape);
+}
+
 Tensor Tensor::clone() const {
   Tensor t = empty(shape_);
   t.copy_from(*this);

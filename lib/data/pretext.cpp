@@ -13,7 +13,7 @@ int rotation_label(std::uint64_t seed, std::uint64_t epoch, std::int64_t id) {
 void rotate_quarter_turns(const Tensor& in, Tensor& out, std::span<const int> k) {
   check(in.rank() == 4 && in.dim(2) == in.dim(3), "rotate_quarter_turns: cells must be square [N, C, H, H]");
   check(static_cast<Index>(k.size()) == in.dim(0), "rotate_quarter_turns: one turn count per cell");
-  if (!(out.shape() == in.shape())) out = Tensor::empty(in.shape());
+  fit_shape(out, in.shape());
   const Index n = in.dim(0), c = in.dim(1), h = in.dim(2);
   for (Index i = 0; i < n; ++i) {
     const int turns = ((k[static_cast<std::size_t>(i)] % 4) + 4) % 4;

@@ -125,7 +125,7 @@ void InputTransform::backward(const Tensor& raw, Tensor& grad) const {
 
 void InputTransform::to_rgb(const Tensor& gray, Tensor& rgb) const {
   const Index n = gray.dim(0), hw = gray.dim(2) * gray.dim(3);
-  if (!(rgb.shape() == Shape{n, 3, gray.dim(2), gray.dim(3)})) rgb = Tensor::empty({n, 3, gray.dim(2), gray.dim(3)});
+  fit_shape(rgb, {n, 3, gray.dim(2), gray.dim(3)});
   const bool imagenet = kind == "imagenet";
   for (Index i = 0; i < n; ++i)
     for (Index c = 0; c < 3; ++c) {
@@ -142,7 +142,7 @@ void InputTransform::to_rgb_backward(const Tensor& drgb, Tensor& dgray, bool per
   check(drgb.rank() == 4 && drgb.dim(1) == 3, "to_rgb backward: the gradient must be [N, 3, H, W]");
   const Index n = drgb.dim(0), hw = drgb.dim(2) * drgb.dim(3);
   const Shape out{n, per_channel ? 3 : 1, drgb.dim(2), drgb.dim(3)};
-  if (!(dgray.shape() == out)) dgray = Tensor::empty(out);
+  fit_shape(dgray, out);
   const bool imagenet = kind == "imagenet";
   for (Index i = 0; i < n; ++i)
     for (Index c = 0; c < 3; ++c) {

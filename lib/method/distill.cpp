@@ -1,5 +1,6 @@
 #include "morphokd/method/distill.hpp"
 
+#include <algorithm>
 #include <sstream>
 
 #include "morphokd/error.hpp"
@@ -39,31 +40,33 @@ void check_maps(const std::vector<Tensor>& s, const std::vector<Tensor>& t) {
 }  // namespace
 
 void distance_gradients(const std::vector<Tensor>& s, const std::vector<Tensor>& t, float lambda, float divisor,
-                        std::span<const double> layer_weights, std::vector<Tensor>* ds, std::vector<Tensor>* dt) {
+                        std::span<const double> layer_weights, bool teacher_too, DistanceGrads& grads) {
   check_maps(s, t);
   check(layer_weights.empty() || layer_weights.size() == s.size(), "distance_gradients: one weight per layer");
-  const Index b = s[0].dim(0);
-  for (std::vector<Tensor>* d : {ds, dt})
-    if (d) d->resize(s.size());
-  Tensor dcos = Tensor::empty({b}), dmse = Tensor::empty({b});
+  const Shape per_image{s[0].dim(0)};
+  fit_shape(grads.dcos, per_image);
+  fit_shape(grads.dmse, per_image);
+  Index largest = 0;
+  for (const Tensor& m : s) largest = std::max(largest, m.numel());
+  if (grads.value.numel() < largest) grads.value = Tensor::empty({largest});
+  grads.ds.resize(s.size());
+  grads.dt.resize(teacher_too ? s.size() : 0);
   for (std::size_t c = 0; c < s.size(); ++c) {
     const float w = layer_weights.empty() ? 1.0f : static_cast<float>(layer_weights[c]);
-    dcos.fill(-w / divisor);           // d w (1 - cos) / d cos
-    dmse.fill(w * lambda / divisor);   // d w lambda mse / d mse
-    Tensor dval = Tensor::empty(s[c].shape());
-    for (int side = 0; side < 2; ++side) {
-      std::vector<Tensor>* d = side == 0 ? ds : dt;
-      if (!d) continue;
-      Tensor& g = (*d)[c];
-      if (!(g.shape() == s[c].shape())) g = Tensor::empty(s[c].shape());
-      ops::cosine_backward(s[c], t[c], dcos, side == 0 ? &g : nullptr, side == 1 ? &g : nullptr);
-      ops::mse_backward(s[c], t[c], dmse, side == 0 ? &dval : nullptr, side == 1 ? &dval : nullptr);
-      g.add_from(dval);
+    grads.dcos.fill(-w / divisor);           // d w (1 - cos) / d cos
+    grads.dmse.fill(w * lambda / divisor);   // d w lambda mse / d mse
+    Tensor value = Tensor::wrap(grads.value.data(), s[c].shape());
+    for (int side = 0; side < (teacher_too ? 2 : 1); ++side) {
+      Tensor& g = side == 0 ? grads.ds[c] : grads.dt[c];
+      fit_shape(g, s[c].shape());
+      ops::cosine_backward(s[c], t[c], grads.dcos, side == 0 ? &g : nullptr, side == 1 ? &g : nullptr);
+      ops::mse_backward(s[c], t[c], grads.dmse, side == 0 ? &value : nullptr, side == 1 ? &value : nullptr);
+      g.add_from(value);
     }
   }
 }
 
-LossTerms distill_loss(const std::vector<Tensor>& s, const std::vector<Tensor>& t, float lambda, std::vector<Tensor>& ds) {
+LossTerms distill_loss(const std::vector<Tensor>& s, const std::vector<Tensor>& t, float lambda, DistanceGrads& grads) {
   check_maps(s, t);
   const Index b = s[0].dim(0);
   // Per image: 1 - cos and mse summed over the layers, and a 1 that counts the image; summed
@@ -85,7 +88,7 @@ LossTerms distill_loss(const std::vector<Tensor>& s, const std::vector<Tensor>& 
   LossTerms terms;
   terms.direction = sums[0] / sums[2];
   terms.value = sums[1] / sums[2];
-  distance_gradients(s, t, lambda, static_cast<float>(sums[2]), {}, &ds, nullptr);
+  distance_gradients(s, t, lambda, static_cast<float>(sums[2]), {}, false, grads);
   terms.total = terms.direction + static_cast<double>(lambda) * terms.value;
   return terms;
 }

@@ -51,7 +51,7 @@ void smoothgrad(const Tensor& cells, std::span<const std::int64_t> ids, int n, d
     if (sum.empty()) sum.assign(static_cast<std::size_t>(g.numel()), 0.0);
     for (Index j = 0; j < g.numel(); ++j) sum[static_cast<std::size_t>(j)] += g.data()[j];
   }
-  if (!(grad.shape() == g.shape())) grad = Tensor::empty(g.shape());
+  fit_shape(grad, g.shape());
   for (Index j = 0; j < g.numel(); ++j) grad.data()[j] = static_cast<float>(sum[static_cast<std::size_t>(j)] / n);
 }
 
@@ -59,7 +59,7 @@ void saliency(const Tensor& grad, Tensor& maps) {
   check_rank(grad, 4, "saliency gradient");
   const Index n = grad.dim(0), c = grad.dim(1), hw = grad.dim(2) * grad.dim(3);
   const Shape out{n, grad.dim(2), grad.dim(3)};
-  if (!(maps.shape() == out)) maps = Tensor::empty(out);
+  fit_shape(maps, out);
   for (Index i = 0; i < n; ++i)
     for (Index j = 0; j < hw; ++j) {
       float s = 0;

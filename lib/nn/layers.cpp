@@ -99,7 +99,7 @@ void BatchNorm2d::forward(const Tensor& x, Tensor& y) {
 void BatchNorm2d::backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx, bool param_grads) {
   if (!dx && !param_grads) return;
   if (!dx) {
-    if (!(dx_scratch_.shape() == x.shape())) dx_scratch_ = Tensor::empty(x.shape());
+    fit_shape(dx_scratch_, x.shape());
     dx = &dx_scratch_;
   }
   Tensor* dg = param_grads ? &weight.grad : nullptr;

@@ -127,7 +127,7 @@ void InferenceChain::forward(const Tensor& x, std::span<const std::size_t> taps,
   }
   out.resize(taps.size());
   for (std::size_t i = 0; i < taps.size(); ++i) {
-    if (!(out[i].shape() == acts[taps[i]].shape())) out[i] = Tensor::empty(acts[taps[i]].shape());
+    fit_shape(out[i], acts[taps[i]].shape());
     out[i].copy_from(acts[taps[i]]);
   }
 }
@@ -142,7 +142,7 @@ void InferenceChain::forward_in_chunks(const Tensor& x, std::span<const std::siz
     for (std::size_t i = 0; i < taps.size(); ++i) {
       const Tensor& got = plan_->chunk_out[i];
       const Shape whole = got.shape().with_batch(x.dim(0));
-      if (!(out[i].shape() == whole)) out[i] = Tensor::empty(whole);
+      fit_shape(out[i], whole);
       const Index per = got.numel() / kWinogradChunk;
       std::copy_n(got.data(), k * per, out[i].data() + first * per);
     }

@@ -88,7 +88,11 @@ const Tensor& Detector::teacher_input(const Tensor& gray) {
 }
 
 std::vector<Tensor> Detector::teacher_maps(const Tensor& gray, const std::vector<int>& layers) {
-  if (!teacher_fwd_) return teacher_maps_kept(gray, layers);
+  if (!teacher_fwd_) {
+    std::vector<Tensor> maps = teacher_module_maps(gray, layers);
+    for (Tensor& m : maps) m = m.clone();
+    return maps;
+  }
   // The chain takes increasing taps; layers may come in any order.
   std::vector<std::size_t> taps;
   for (int k : layers) taps.push_back(models::pool_index(models::vgg16_spec(), k));
@@ -102,10 +106,10 @@ std::vector<Tensor> Detector::teacher_maps(const Tensor& gray, const std::vector
   return maps;
 }
 
-std::vector<Tensor> Detector::teacher_maps_kept(const Tensor& gray, const std::vector<int>& layers) {
+std::vector<Tensor> Detector::teacher_module_maps(const Tensor& gray, const std::vector<int>& layers) {
   teacher_.net->forward(teacher_input(gray));
   std::vector<Tensor> maps;
-  for (int k : layers) maps.push_back(teacher_.net->output(models::pool_index(models::vgg16_spec(), k)).clone());
+  for (int k : layers) maps.push_back(teacher_.net->output(models::pool_index(models::vgg16_spec(), k)));
   return maps;
 }
 
@@ -119,9 +123,9 @@ std::vector<Tensor> Detector::student_maps(const Tensor& gray, const std::vector
 
 method::LossTerms Detector::distill_backward(const Tensor& gray, const std::vector<Tensor>& t_maps) {
   const std::vector<Tensor> s_maps = student_maps(gray, distill_.train_layers);
-  const method::LossTerms terms = method::distill_loss(s_maps, t_maps, distill_.lambda, ds_);
+  const method::LossTerms terms = method::distill_loss(s_maps, t_maps, distill_.lambda, train_grads_);
   std::map<std::size_t, Tensor> grads;
-  for (std::size_t l = 0; l < ds_.size(); ++l) grads[student_pool_index(distill_.train_layers[l])] = ds_[l];
+  for (std::size_t l = 0; l < train_grads_.ds.size(); ++l) grads[student_pool_index(distill_.train_layers[l])] = train_grads_.ds[l];
   student_->backward(grads, true, nullptr);
   return terms;
 }
@@ -230,54 +234,53 @@ std::vector<double> Detector::input_gradient(const Tensor& raw_cells, const std:
   const Index n = raw_cells.dim(0);
   const std::size_t nl = layers.size();
   const Shape shape{n, per_channel ? 3 : 1, raw_cells.dim(2), raw_cells.dim(3)};
-  if (!(grad.shape() == shape)) grad = Tensor::empty(shape);
+  fit_shape(grad, shape);
   grad.fill(0.0f);
   std::vector<double> terms(static_cast<std::size_t>(n) * nl, 0.0), rows, scores(static_cast<std::size_t>(kBatch));
-  std::vector<Tensor> ds, dt;
-  std::map<std::size_t, Tensor> s_grads, t_grads;
-  Tensor d_student, d_teacher, d_cell, d_back;
+  InputGradBuffers& buf = in_grad_;
   const int variants = tta ? 4 : 1;
   for (Index b = 0; b < n; b += kBatch) {
     const Index e = std::min(n, b + kBatch);
     const Tensor raw = raw_cells.slice(b, e);
-    Tensor flipped = Tensor::empty(raw.shape()), gray = Tensor::empty(raw.shape());
+    fit_shape(buf.flipped, raw.shape());
+    fit_shape(buf.gray, raw.shape());
     for (int v = 0; v < variants; ++v) {
-      data::flip_cells(raw, flipped, v);
-      gray.copy_from(flipped);
-      input_.apply(gray);
-      const std::vector<Tensor> t = teacher_maps_kept(gray, layers);
-      const std::vector<Tensor> s = student_maps(gray, layers);
+      data::flip_cells(raw, buf.flipped, v);
+      buf.gray.copy_from(buf.flipped);
+      input_.apply(buf.gray);
+      // Views, read only before the backward passes below.
+      const std::vector<Tensor> t = teacher_module_maps(buf.gray, layers);
+      const std::vector<Tensor> s = student_maps(buf.gray, layers);
       method::anomaly_scores(s, t, distill_.lambda, std::span<double>(scores).first(static_cast<std::size_t>(e - b)), &rows);
       for (std::size_t j = 0; j < rows.size(); ++j) terms[static_cast<std::size_t>(b) * nl + j] += rows[j] / variants;
 
-      method::distance_gradients(s, t, distill_.lambda, 1.0f, layer_weights, &ds, &dt);
-      s_grads.clear();
-      t_grads.clear();
+      method::distance_gradients(s, t, distill_.lambda, 1.0f, layer_weights, true, buf.maps);
+      buf.s_grads.clear();
+      buf.t_grads.clear();
       for (std::size_t l = 0; l < nl; ++l) {
-        s_grads[student_pool_index(layers[l])] = ds[l];
-        t_grads[models::pool_index(models::vgg16_spec(), layers[l])] = dt[l];
+        buf.s_grads[student_pool_index(layers[l])] = buf.maps.ds[l];
+        buf.t_grads[models::pool_index(models::vgg16_spec(), layers[l])] = buf.maps.dt[l];
       }
-      const Shape t_in = teacher_.channels == 3 ? teacher_rgb_.shape() : gray.shape();
-      if (!(d_student.shape() == rgb_.shape())) d_student = Tensor::empty(rgb_.shape());
-      if (!(d_teacher.shape() == t_in)) d_teacher = Tensor::empty(t_in);
-      student_->backward(s_grads, false, &d_student);
-      teacher_.net->backward(t_grads, false, &d_teacher);
+      fit_shape(buf.d_student, rgb_.shape());
+      fit_shape(buf.d_teacher, teacher_.channels == 3 ? teacher_rgb_.shape() : buf.gray.shape());
+      student_->backward(buf.s_grads, false, &buf.d_student);
+      teacher_.net->backward(buf.t_grads, false, &buf.d_teacher);
       if (teacher_.channels == 3) {  // both networks see the same 3 channels: add, then undo to_rgb
-        d_student.add_from(d_teacher);
-        input_.to_rgb_backward(d_student, d_cell, per_channel);
+        buf.d_student.add_from(buf.d_teacher);
+        input_.to_rgb_backward(buf.d_student, buf.d_cell, per_channel);
       } else {
-        input_.to_rgb_backward(d_student, d_cell);
-        d_cell.add_from(d_teacher);
+        input_.to_rgb_backward(buf.d_student, buf.d_cell);
+        buf.d_cell.add_from(buf.d_teacher);
       }
-      input_.backward(flipped, d_cell);
+      input_.backward(buf.flipped, buf.d_cell);
       // Flips are their own inverses: flipping the gradient back puts it on the cell's pixels.
-      const Shape planes{d_cell.dim(0) * d_cell.dim(1), 1, d_cell.dim(2), d_cell.dim(3)};
-      if (!(d_back.shape() == d_cell.shape())) d_back = Tensor::empty(d_cell.shape());
-      Tensor back_planes = d_back.reshape(planes);
-      data::flip_cells(d_cell.reshape(planes), back_planes, v);
+      const Shape planes{buf.d_cell.dim(0) * buf.d_cell.dim(1), 1, buf.d_cell.dim(2), buf.d_cell.dim(3)};
+      fit_shape(buf.d_back, buf.d_cell.shape());
+      Tensor back_planes = buf.d_back.reshape(planes);
+      data::flip_cells(buf.d_cell.reshape(planes), back_planes, v);
       float* g = grad.data() + b * (grad.numel() / n);
-      const float* src = d_back.data();
-      for (Index i = 0, m = d_back.numel(); i < m; ++i) g[i] += src[i] / static_cast<float>(variants);
+      const float* src = buf.d_back.data();
+      for (Index i = 0, m = buf.d_back.numel(); i < m; ++i) g[i] += src[i] / static_cast<float>(variants);
     }
   }
   return terms;

@@ -211,12 +211,12 @@ std::string pretrain_teacher(const PretrainConfig& config, const std::string& ou
       input.to_rgb(batch, rgb);
       const Tensor& feats = net.features->forward(rgb);
       const Tensor& logits = net.head->forward(feats);
-      if (!(probs.shape() == logits.shape())) probs = Tensor::empty(logits.shape());
+      fit_shape(probs, logits.shape());
       const double loss = ops::softmax_cross_entropy_forward(logits, labels, probs);
       if (!std::isfinite(loss)) fail("pretraining diverged at step " + std::to_string(step + 1) + " (loss " + std::to_string(loss) + "); lower --lr");
-      if (!(dlogits.shape() == logits.shape())) dlogits = Tensor::empty(logits.shape());
+      fit_shape(dlogits, logits.shape());
       ops::softmax_cross_entropy_backward(probs, labels, 1.0f, dlogits);
-      if (!(dfeat.shape() == feats.shape())) dfeat = Tensor::empty(feats.shape());
+      fit_shape(dfeat, feats.shape());
       net.head->backward({{last_head, dlogits}}, true, &dfeat);
       net.features->backward({{last_feature, dfeat}}, true, nullptr);
       // Cosine schedule over all steps of all epochs, from lr down to 0.

@@ -279,7 +279,7 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
       if (!cache.empty()) {  // row i of the batch: its cell's target for the flips it got
         cached_t.resize(c.train_layers.size());
         for (std::size_t l = 0; l < cached_t.size(); ++l)
-          if (const Shape want = cache[0][l].shape().with_batch(e - b); !(cached_t[l].shape() == want)) cached_t[l] = Tensor::empty(want);
+          fit_shape(cached_t[l], cache[0][l].shape().with_batch(e - b));
 #pragma omp parallel for schedule(static)
         for (Index i = 0; i < e - b; ++i) {
           const int v = data::draw_augment(augment, c.seed, static_cast<std::uint64_t>(epoch), rows[static_cast<std::size_t>(i)]).flip_variant();

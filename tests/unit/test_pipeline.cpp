@@ -71,13 +71,15 @@ BOOST_AUTO_TEST_CASE(gray_teacher_equals_rgb_teacher_on_gray_cells) {
 // differences in float (step 1e-2 on O(1) maps: truncation ~1e-4, hence tolerance 2e-3).
 BOOST_AUTO_TEST_CASE(distill_loss_value_and_gradient) {
   const std::vector<Shape> shapes{{3, 4, 2, 2}, {3, 8, 1, 1}};
-  std::vector<Tensor> s, t, ds;
+  std::vector<Tensor> s, t;
+  method::DistanceGrads grads;
   for (std::size_t c = 0; c < shapes.size(); ++c) {
     s.push_back(random_tensor(shapes[c], 10 + c));
     t.push_back(random_tensor(shapes[c], 20 + c));
   }
   const float lambda = 0.3f;
-  const method::LossTerms terms = method::distill_loss(s, t, lambda, ds);
+  const method::LossTerms terms = method::distill_loss(s, t, lambda, grads);
+  const std::vector<Tensor>& ds = grads.ds;
   double dir = 0, val = 0;
   for (std::size_t c = 0; c < s.size(); ++c)
     for (Index b = 0; b < 3; ++b) {
@@ -93,7 +95,12 @@ BOOST_AUTO_TEST_CASE(distill_loss_value_and_gradient) {
   BOOST_TEST(std::fabs(terms.direction - dir) <= 1e-6);
   BOOST_TEST(std::fabs(terms.value - val) <= 1e-6);
   BOOST_TEST(std::fabs(terms.total - (dir + lambda * val)) <= 1e-6);
-  std::vector<Tensor> scratch;
+  // Buffers planned by the first call: a second call with the same shapes writes into them.
+  method::DistanceGrads scratch;
+  method::distill_loss(s, t, lambda, scratch);
+  const float* planned[] = {scratch.ds[0].data(), scratch.ds[1].data(), scratch.value.data()};
+  method::distill_loss(s, t, lambda, scratch);
+  BOOST_TEST((planned[0] == scratch.ds[0].data() && planned[1] == scratch.ds[1].data() && planned[2] == scratch.value.data()));
   for (std::size_t c = 0; c < s.size(); ++c)
     for (Index i = 0; i < s[c].numel(); i += 3) {
       const float keep = s[c].data()[i];

@@ -26,15 +26,23 @@ struct LossTerms {
   double total = 0, direction = 0, value = 0;  // direction: sum_c mean_b (1-cos); value: sum_c mean_b mse
 };
 
-// Loss and, in the same pass, its gradient with respect to each student map (overwritten).
-// Inside a SplitBatch (parallel.hpp) the means are over every process's images.
-LossTerms distill_loss(const std::vector<Tensor>& s, const std::vector<Tensor>& t, float lambda, std::vector<Tensor>& ds);
+// The gradients below and their working buffers. The caller keeps one from step to step:
+// after the first call with given shapes, a call allocates nothing.
+struct DistanceGrads {
+  std::vector<Tensor> ds, dt;  // per layer [B, C, H, W]: d/d student maps, d/d teacher maps
+  Tensor dcos, dmse;           // [B]: d/d cos and d/d mse of one layer
+  Tensor value;                // [largest layer's size]: one layer's value-term gradient, before it is added
+};
+
+// Loss and, in the same pass, its gradient with respect to each student map (grads.ds,
+// overwritten). Inside a SplitBatch (parallel.hpp) the means are over every process's images.
+LossTerms distill_loss(const std::vector<Tensor>& s, const std::vector<Tensor>& t, float lambda, DistanceGrads& grads);
 
 // Gradients of  sum_b sum_c layer_weight_c * [(1 - cos) + lambda * mse] / divisor  with
-// respect to the student maps (ds) and the teacher maps (dt), overwritten; null skips one.
-// Empty layer_weights: 1 each. (divisor = B gives the training loss's gradient.)
+// respect to the student maps (grads.ds) and, with `teacher_too`, the teacher maps (grads.dt),
+// overwritten. Empty layer_weights: 1 each. (divisor = B gives the training loss's gradient.)
 void distance_gradients(const std::vector<Tensor>& s, const std::vector<Tensor>& t, float lambda, float divisor,
-                        std::span<const double> layer_weights, std::vector<Tensor>* ds, std::vector<Tensor>* dt);
+                        std::span<const double> layer_weights, bool teacher_too, DistanceGrads& grads);
 
 // scores[b] for each image; per_layer (if given) receives B x L rows of
 // (1 - cos) + lambda * mse per critical layer: the paper's distance vectors (Fig. 5).

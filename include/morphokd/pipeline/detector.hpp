@@ -2,6 +2,7 @@
 // transform and the score rule. Cells given to it are raw [N, 1, 64, 64] in [0, 1]; it
 // applies the transform.
 #pragma once
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -78,8 +79,9 @@ class Detector {
 
  private:
   const Tensor& teacher_input(const Tensor& gray);
-  // teacher_maps through the modules, which keep the activations their backward needs.
-  std::vector<Tensor> teacher_maps_kept(const Tensor& gray, const std::vector<int>& layers);
+  // Teacher maps through the modules, which keep the activations their backward needs:
+  // views into its activations, valid until its next forward.
+  std::vector<Tensor> teacher_module_maps(const Tensor& gray, const std::vector<int>& layers);
 
   models::Teacher teacher_;
   std::unique_ptr<nn::Sequential> student_;
@@ -90,7 +92,15 @@ class Detector {
   Tensor rgb_;  // the student's 3-channel copy of the gray input
   Tensor teacher_rgb_;  // a 3-channel teacher's input, kept for its backward pass
   std::unique_ptr<nn::FrozenForward> teacher_fwd_;  // null: the teacher has other modules
-  std::vector<Tensor> ds_;  // distill_backward's map gradients, kept from step to step
+  method::DistanceGrads train_grads_;  // distill_backward's map gradients, kept from step to step
+  // input_gradient's buffers, kept from call to call: a batch of the same size allocates nothing.
+  struct InputGradBuffers {
+    Tensor flipped, gray;                    // [B, 1, H, W]: the flipped raw cells, transformed
+    method::DistanceGrads maps;              // d/d both networks' maps
+    std::map<std::size_t, Tensor> s_grads, t_grads;  // the same, by module index
+    Tensor d_student, d_teacher;             // d/d each network's input
+    Tensor d_cell, d_back;                   // d/d the flipped raw cells, flipped back
+  } in_grad_;
 };
 
 // Teacher maps depend on the teacher's weights, the input transform, the cells and the pools

@@ -141,7 +141,7 @@ void ChainPlan::run(const Tensor& x, std::span<const std::size_t> taps, std::vec
   for (Impl::Step& step : p.steps) {
     step.prim.execute(ctx().strm, step.args);
     if (next == taps.size() || step.stage != static_cast<int>(taps[next])) continue;
-    if (!(out[next].shape() == step.shape)) out[next] = Tensor::empty(step.shape);
+    fit_shape(out[next], step.shape);
     memory& have = step.args[DNNL_ARG_DST];
     memory user = wrap(out[next]);
     if (!step.to_plain) step.to_plain = dnnl::reorder(have, user);
