@@ -78,6 +78,9 @@ inline std::ostream& operator<<(std::ostream& os, const Shape& s) { return os <<
 // A buffer planned once: `t` is kept when it already has `shape` (contents untouched), else
 // it becomes a new uninitialised tensor of `shape`.
 void fit_shape(Tensor& t, const Shape& shape);
+// A flat buffer that only grows: `t` is kept when it holds at least `count` floats, else it
+// becomes a new uninitialised [count]. Callers view it with Tensor::wrap at each use's shape.
+void fit_capacity(Tensor& t, Index count);
 
 // Checks used at every op and module boundary; the message names `what`.
 void check_shape(const Tensor& t, const Shape& expected, const char* what);

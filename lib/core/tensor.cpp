@@ -134,6 +134,10 @@ void fit_shape(Tensor& t, const Shape& shape) {
   if (!(t.shape() == shape)) t = Tensor::empty(shape);
 }
 
+void fit_capacity(Tensor& t, Index count) {
+  if (t.numel() < count) t = Tensor::empty({count});
+}
+
 Tensor Tensor::clone() const {
   Tensor t = empty(shape_);
   t.copy_from(*this);

@@ -48,7 +48,7 @@ void distance_gradients(const std::vector<Tensor>& s, const std::vector<Tensor>&
   fit_shape(grads.dmse, per_image);
   Index largest = 0;
   for (const Tensor& m : s) largest = std::max(largest, m.numel());
-  if (grads.value.numel() < largest) grads.value = Tensor::empty({largest});
+  fit_capacity(grads.value, largest);
   grads.ds.resize(s.size());
   grads.dt.resize(teacher_too ? s.size() : 0);
   for (std::size_t c = 0; c < s.size(); ++c) {

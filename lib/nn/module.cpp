@@ -45,8 +45,7 @@ void Sequential::plan_grads() {
   Index largest = 0;
   for (const Tensor& a : storage_) largest = std::max(largest, a.numel());
   // Module i's backward reads grads_[i] and writes grads_[i - 1]: two buffers, alternating.
-  for (Tensor& b : grad_buffers_)
-    if (b.numel() < largest) b = Tensor::empty({largest});
+  for (Tensor& b : grad_buffers_) fit_capacity(b, largest);
   for (std::size_t i = 0; i < acts_.size(); ++i) grads_.push_back(Tensor::wrap(grad_buffers_[i % 2].data(), acts_[i].shape()));
 }
 
