@@ -80,9 +80,7 @@ void Sequential::backward(const std::map<std::size_t, Tensor>& output_grads, boo
     if (auto it = output_grads.find(i); it != output_grads.end()) {
       check_shape(it->second, acts_[i].shape(), (prefix_ + " output gradient").c_str());
       if (flowing) {
-        float* g = grads_[i].data();
-        const float* a = it->second.data();
-        for (Index k = 0; k < grads_[i].numel(); ++k) g[k] += a[k];
+        grads_[i].add_from(it->second);
       } else {
         grads_[i].copy_from(it->second);
         flowing = true;
