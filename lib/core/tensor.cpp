@@ -2,11 +2,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <new>
 #include <sstream>
 
 #include "morphokd/error.hpp"
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 namespace morphokd {
 
@@ -19,6 +24,27 @@ std::shared_ptr<float> allocate(Index n) {
   void* p = std::aligned_alloc(kAlignment, rounded);
   if (p == nullptr) throw std::bad_alloc();
   return std::shared_ptr<float>(static_cast<float*>(p), [](float* q) { std::free(q); });
+}
+
+// Pages of its own from the kernel for a large buffer, 2 MB aligned with transparent huge
+// pages asked for, unmapped when freed; a small one from the heap.
+std::shared_ptr<float> allocate_pages(Index n) {
+#if defined(__linux__)
+  constexpr std::size_t kHugePage = std::size_t{2} << 20;
+  const std::size_t bytes = static_cast<std::size_t>(std::max<Index>(n, 1)) * sizeof(float);
+  if (bytes < 2 * kHugePage) return allocate(n);
+  const std::size_t size = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+  void* raw = ::mmap(nullptr, size + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) throw std::bad_alloc();
+  const auto start = reinterpret_cast<std::uintptr_t>(raw);
+  const std::uintptr_t aligned = (start + kHugePage - 1) / kHugePage * kHugePage;
+  if (aligned > start) ::munmap(raw, aligned - start);  // the slack either side of the aligned part
+  if (start + kHugePage > aligned) ::munmap(reinterpret_cast<void*>(aligned + size), start + kHugePage - aligned);
+  ::madvise(reinterpret_cast<void*>(aligned), size, MADV_HUGEPAGE);  // advice: without it, 4 KB pages
+  return std::shared_ptr<float>(reinterpret_cast<float*>(aligned), [size](float* q) { ::munmap(q, size); });
+#else
+  return allocate(n);
+#endif
 }
 }  // namespace
 
@@ -65,9 +91,13 @@ void Tensor::set_contiguous_strides() {
   }
 }
 
-Tensor Tensor::empty(const Shape& shape) {
+Tensor Tensor::empty(const Shape& shape) { return adopt(allocate(shape.numel()), shape); }
+
+Tensor Tensor::empty_pages(const Shape& shape) { return adopt(allocate_pages(shape.numel()), shape); }
+
+Tensor Tensor::adopt(std::shared_ptr<float> storage, const Shape& shape) {
   Tensor t;
-  t.storage_ = allocate(shape.numel());
+  t.storage_ = std::move(storage);
   t.data_ = t.storage_.get();
   t.shape_ = shape;
   t.set_contiguous_strides();
@@ -135,7 +165,7 @@ void fit_shape(Tensor& t, const Shape& shape) {
 }
 
 void fit_capacity(Tensor& t, Index count) {
-  if (t.numel() < count) t = Tensor::empty({count});
+  if (t.numel() < count) t = Tensor::empty_pages({count});
 }
 
 Tensor Tensor::clone() const {

@@ -84,8 +84,12 @@ void BatchNorm2d::forward(const Tensor& x, Tensor& y) {
     return;
   }
   ops::batchnorm_forward_train(x, weight.value, bias.value, eps, y, save_mean_, save_var_);
-  const Index count = batch_images(x.dim(0)) * x.dim(2) * x.dim(3);  // the whole batch's, when split
-  if (count < 2) fail("BatchNorm2d: training needs more than one value per channel, got input " + x.shape().str());
+  track_batch(x.shape());
+}
+
+void BatchNorm2d::track_batch(const Shape& x) {
+  const Index count = batch_images(x[0]) * x[2] * x[3];  // the whole batch's, when split
+  if (count < 2) fail("BatchNorm2d: training needs more than one value per channel, got input " + x.str());
   const float unbias = static_cast<float>(count) / static_cast<float>(count - 1);
   float* rm = running_mean.data();
   float* rv = running_var.data();

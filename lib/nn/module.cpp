@@ -31,7 +31,7 @@ void Sequential::plan(const Shape& in) {
     for (auto& m : modules_) {
       s = m->output_shape(s);
       const bool over_input = relu_in_place_ && !storage_.empty() && m->kind() == "ReLU";
-      storage_.push_back(over_input ? storage_.back() : Tensor::empty(s));  // a copy shares the storage
+      storage_.push_back(over_input ? storage_.back() : Tensor::empty_pages(s));  // a copy shares the storage
     }
     storage_for_ = in;
   }

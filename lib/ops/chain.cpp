@@ -1,5 +1,5 @@
-// InferenceChain: validation, the reference path (the registered ops in turn) and the
-// dispatch to the oneDNN plan.
+// InferenceChain and TrainingChain: validation, the reference path (the registered ops in
+// turn) and the dispatch to the oneDNN plans.
 #include "morphokd/ops/chain.hpp"
 
 #include <algorithm>
@@ -149,5 +149,162 @@ void InferenceChain::forward_in_chunks(const Tensor& x, std::span<const std::siz
   });
 }
 #endif
+
+// The ops in turn keep, per block, what the backward passes read: a conv block's conv output
+// (the batch norm's input) and its output after the ReLU (the ReLU's mask), a pool's output
+// and winners.
+struct TrainingChain::Plan {
+  bool blocked = false;
+  Shape in;
+  std::vector<Shape> out;     // each block's output
+  const Tensor* x = nullptr;  // the last forward's input
+  std::vector<Tensor> conv_out, acts;
+  std::vector<PoolWorkspace> ws;
+  Tensor grads[2];  // ping-pong, flat, viewed at each gradient's shape
+#if MORPHOKD_HAS_ONEDNN
+  std::unique_ptr<onednn::TrainPlan> onednn;
+#endif
+};
+
+TrainingChain::TrainingChain(std::vector<TrainBlock> blocks) : blocks_(std::move(blocks)) {
+  check(!blocks_.empty(), "TrainingChain: no blocks");
+  for (const TrainBlock& b : blocks_) {
+    const std::vector<const Tensor*> bn{b.gamma, b.beta, b.batch_mean, b.batch_var, b.gamma_grad, b.beta_grad};
+    const auto set = [](const Tensor* t) { return t != nullptr; };
+    const bool some_bn = std::any_of(bn.begin(), bn.end(), set);
+    if (b.is_pool()) {
+      check(!b.bias && !b.weight_grad && !b.bias_grad && !some_bn, "TrainingChain: a pool block has no tensors");
+      continue;
+    }
+    check(b.weight_grad && (b.bias == nullptr) == (b.bias_grad == nullptr) && (!some_bn || std::all_of(bn.begin(), bn.end(), set)),
+          "TrainingChain: a conv block needs its weight gradient, a bias with its gradient or neither, all batch-norm tensors or none");
+    check_rank(*b.weight, 4, "TrainingChain weight");
+    check_shape(*b.weight_grad, b.weight->shape(), "TrainingChain weight gradient");
+    const Shape c{b.weight->dim(0)};
+    for (const Tensor* t : bn)
+      if (t) check_shape(*t, c, "TrainingChain batch-norm tensor");
+    if (b.bias) {
+      check_shape(*b.bias, c, "TrainingChain bias");
+      check_shape(*b.bias_grad, c, "TrainingChain bias gradient");
+    }
+  }
+}
+TrainingChain::~TrainingChain() = default;
+TrainingChain::TrainingChain(TrainingChain&&) noexcept = default;
+TrainingChain& TrainingChain::operator=(TrainingChain&&) noexcept = default;
+
+bool TrainingChain::blocked() { return MORPHOKD_HAS_ONEDNN && current_backend() == Backend::onednn && !deterministic(); }
+
+void TrainingChain::release() {
+  plan_.reset();
+  arena_.clear();
+}
+
+void TrainingChain::forward(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out) {
+  check_rank(x, 4, "TrainingChain input");
+  check(x.is_contiguous(), "TrainingChain: input must be contiguous");
+  check(!taps.empty(), "TrainingChain: no taps");
+  for (std::size_t i = 0; i < taps.size(); ++i)
+    check(taps[i] < blocks_.size() && (i == 0 || taps[i] > taps[i - 1]), "TrainingChain: taps must be increasing block indices");
+  if (!plan_ || plan_->blocked != blocked() || !(plan_->in == x.shape())) {
+    plan_.reset();
+    plan_ = std::make_unique<Plan>();
+    plan_->blocked = blocked();
+    plan_->in = x.shape();
+    Shape s = x.shape();
+    for (const TrainBlock& b : blocks_) {
+      if (!b.is_pool() && (b.weight->dim(1) != s[1] || b.weight->dim(2) != 3 || b.weight->dim(3) != 3))
+        fail("TrainingChain: weights " + b.weight->shape().str() + " do not fit a 3x3 conv of input " + s.str());
+      if (b.is_pool() && (s[2] < 2 || s[3] < 2)) fail("TrainingChain: input " + s.str() + " is smaller than 2x2");
+      s = b.is_pool() ? Shape{s[0], s[1], s[2] / 2, s[3] / 2} : Shape{s[0], b.weight->dim(0), s[2], s[3]};
+      plan_->out.push_back(s);
+      if (plan_->blocked) continue;
+      plan_->conv_out.push_back(b.has_bn() ? Tensor::empty(s) : Tensor());
+      plan_->acts.push_back(Tensor::empty(s));
+      plan_->ws.emplace_back();
+    }
+#if MORPHOKD_HAS_ONEDNN
+    if (plan_->blocked) plan_->onednn = std::make_unique<onednn::TrainPlan>(blocks_, x.shape(), arena_);
+#endif
+  }
+  taps_.assign(taps.begin(), taps.end());
+  plan_->x = &x;
+#if MORPHOKD_HAS_ONEDNN
+  if (plan_->onednn) {
+    plan_->onednn->forward(x, taps, out);
+    return;
+  }
+#endif
+  for (std::size_t i = 0; i < blocks_.size(); ++i) {
+    const TrainBlock& b = blocks_[i];
+    const Tensor& in = i > 0 ? plan_->acts[i - 1] : x;
+    if (b.is_pool()) {
+      maxpool2x2_forward(in, plan_->acts[i], plan_->ws[i]);
+      continue;
+    }
+    if (b.has_bn()) {
+      conv2d_forward(in, *b.weight, b.bias, plan_->conv_out[i]);
+      batchnorm_forward_train(plan_->conv_out[i], *b.gamma, *b.beta, b.eps, plan_->acts[i], *b.batch_mean, *b.batch_var);
+    } else {
+      conv2d_forward(in, *b.weight, b.bias, plan_->acts[i]);
+    }
+    relu_forward(plan_->acts[i], plan_->acts[i]);
+  }
+  out.resize(taps.size());
+  for (std::size_t i = 0; i < taps.size(); ++i) {
+    fit_shape(out[i], plan_->acts[taps[i]].shape());
+    out[i].copy_from(plan_->acts[taps[i]]);
+  }
+}
+
+void TrainingChain::backward(std::span<const Tensor> grads) {
+  check(plan_ != nullptr && !taps_.empty(), "TrainingChain: backward before forward");
+  check(grads.size() == taps_.size(), "TrainingChain: one gradient per tap of the last forward");
+  for (std::size_t i = 0; i < grads.size(); ++i) {
+    check_shape(grads[i], plan_->out[taps_[i]], "TrainingChain output gradient");
+    check(grads[i].is_contiguous(), "TrainingChain: gradients must be contiguous");
+  }
+#if MORPHOKD_HAS_ONEDNN
+  if (plan_->onednn) {
+    plan_->onednn->backward(taps_, grads);
+    return;
+  }
+#endif
+  Index largest = 0;
+  for (const Tensor& a : plan_->acts) largest = std::max(largest, a.numel());
+  for (Tensor& g : plan_->grads) fit_capacity(g, largest);
+  int cur = 0;  // the buffer holding the gradient of block i's output
+  auto view = [&](int k, const Shape& s) { return Tensor::wrap(plan_->grads[k].data(), s); };
+  std::size_t next = taps_.size();
+  for (std::size_t i = taps_.back() + 1; i-- > 0;) {
+    const TrainBlock& b = blocks_[i];
+    const Tensor& in = i > 0 ? plan_->acts[i - 1] : *plan_->x;
+    Tensor dy = view(cur, plan_->acts[i].shape());
+    if (next > 0 && taps_[next - 1] == i) {  // the loss's gradient enters here
+      --next;
+      if (next + 1 == taps_.size()) dy.copy_from(grads[next]);
+      else dy.add_from(grads[next]);
+    }
+    if (b.is_pool()) {
+      if (i == 0) break;
+      Tensor dx = view(1 - cur, in.shape());
+      maxpool2x2_backward(dy, plan_->ws[i], dx);
+      cur = 1 - cur;
+      continue;
+    }
+    relu_backward(plan_->acts[i], dy, dy);
+    if (b.has_bn()) {
+      cur = 1 - cur;
+      Tensor d_bn_in = view(cur, dy.shape());
+      batchnorm_backward_train(plan_->conv_out[i], dy, *b.gamma, *b.batch_mean, *b.batch_var, b.eps, d_bn_in, b.gamma_grad, b.beta_grad);
+    }
+    const Tensor dconv = view(cur, dy.shape());
+    conv2d_backward_weights(in, dconv, *b.weight_grad, b.bias_grad);
+    if (i == 0) break;
+    cur = 1 - cur;
+    Tensor dx = view(cur, in.shape());
+    conv2d_backward_data(dconv, *b.weight, dx);
+  }
+}
 
 }  // namespace morphokd::ops

@@ -61,6 +61,7 @@ Detector::Detector(models::Teacher teacher, std::unique_ptr<nn::Sequential> stud
   // Only pool outputs are read (maps); the activations before each ReLU are not needed.
   teacher_.net->set_relu_in_place(true);
   student_->set_relu_in_place(true);
+  student_chain_ = nn::TrainChain::compile(*student_);
 }
 
 void Detector::set_teacher_precision(Precision p) {
@@ -114,6 +115,7 @@ std::vector<Tensor> Detector::teacher_module_maps(const Tensor& gray, const std:
 }
 
 std::vector<Tensor> Detector::student_maps(const Tensor& gray, const std::vector<int>& layers) {
+  if (student_chain_) student_chain_->release();
   input_.to_rgb(gray, rgb_);
   student_->forward(rgb_);
   std::vector<Tensor> maps;
@@ -122,6 +124,17 @@ std::vector<Tensor> Detector::student_maps(const Tensor& gray, const std::vector
 }
 
 method::LossTerms Detector::distill_backward(const Tensor& gray, const std::vector<Tensor>& t_maps) {
+  chain_taps_.clear();
+  for (int k : distill_.train_layers) chain_taps_.push_back(student_pool_index(k));
+  if (student_chain_ && student_chain_->preferred(gray.dim(0)) && std::is_sorted(chain_taps_.begin(), chain_taps_.end()) &&
+      std::adjacent_find(chain_taps_.begin(), chain_taps_.end()) == chain_taps_.end()) {
+    student_->release();
+    input_.to_rgb(gray, rgb_);
+    student_chain_->forward(rgb_, chain_taps_, chain_maps_);
+    const method::LossTerms terms = method::distill_loss(chain_maps_, t_maps, distill_.lambda, train_grads_);
+    student_chain_->backward(train_grads_.ds);
+    return terms;
+  }
   const std::vector<Tensor> s_maps = student_maps(gray, distill_.train_layers);
   const method::LossTerms terms = method::distill_loss(s_maps, t_maps, distill_.lambda, train_grads_);
   std::map<std::size_t, Tensor> grads;

@@ -29,9 +29,8 @@ class FrozenForward {
   FrozenForward(ops::InferenceChain chain, std::vector<std::size_t> stage_of)
       : chain_(std::move(chain)), stage_of_(std::move(stage_of)) {}
   ops::InferenceChain chain_;
-  std::vector<std::size_t> stage_of_;  // module index -> chain stage, or kFused
+  std::vector<std::size_t> stage_of_;  // module index -> chain stage, or none (fused)
   std::vector<std::size_t> stages_;    // taps as stages (scratch)
-  static constexpr std::size_t kFused = static_cast<std::size_t>(-1);
 };
 
 }  // namespace morphokd::nn

@@ -63,6 +63,13 @@ class BatchNorm2d final : public Module {
   std::int64_t num_batches_tracked = 0;
   float eps, momentum;
 
+  // The batch statistics of the last training forward (mean, biased variance), which the
+  // backward pass reads; nn::TrainChain writes them in its place.
+  Tensor& batch_mean() { return save_mean_; }
+  Tensor& batch_var() { return save_var_; }
+  // After the batch statistics of an input of shape x: the running statistics move.
+  void track_batch(const Shape& x);
+
  private:
   Tensor save_mean_, save_var_;  // batch statistics of the last training forward
   Tensor dx_scratch_;            // dx when the caller does not want it but BN must compute it

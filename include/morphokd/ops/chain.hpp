@@ -59,4 +59,65 @@ class InferenceChain {
   std::unique_ptr<Plan> plan_;
 };
 
+// Training through a stack of blocks -- a 3x3 conv, BatchNorm with batch statistics where
+// given, ReLU -- and 2x2 max-pools: forward and backward, planned once per input shape. It
+// composes the registered ops conv2d, batchnorm_train, relu and maxpool2x2, and is checked
+// against the modules that run them one by one (tests/unit/test_train_chain.cpp).
+//
+// blocked() (the onednn backend outside deterministic mode): per block a conv, and a BatchNorm
+// with the ReLU fused (else the ReLU as the conv's post-op), pools oneDNN's; activations and
+// gradients kept in the layouts oneDNN picks from block to block; only the input, the tapped
+// outputs and their gradients, and the parameters and their gradients change layout. (The
+// modules' NCHW buffers cost a layout change around every conv and oneDNN's plain-layout
+// batch norm and pooling: student B's epoch runs 1.3x faster blocked.) It follows the thread
+// count where oneDNN's batch-norm sums do, as the op does in that mode.
+// Otherwise: the ops one after another, the modules' arithmetic and bits.
+struct TrainBlock {
+  // A pool: all null. A conv block: weight and weight_grad; bias with bias_grad or neither; the
+  // batch norm's six tensors or none.
+  const Tensor* weight = nullptr;  // [Co, Ci, 3, 3]
+  const Tensor* bias = nullptr;    // [Co]
+  Tensor* weight_grad = nullptr;   // written by backward (overwritten), the parameters' shapes
+  Tensor* bias_grad = nullptr;
+  const Tensor* gamma = nullptr;   // [Co]
+  const Tensor* beta = nullptr;    // [Co]
+  float eps = 1e-5f;
+  Tensor* batch_mean = nullptr;  // [Co], written by forward: the batch's mean and biased variance
+  Tensor* batch_var = nullptr;
+  Tensor* gamma_grad = nullptr;
+  Tensor* beta_grad = nullptr;
+  bool is_pool() const { return weight == nullptr; }
+  bool has_bn() const { return gamma != nullptr; }
+};
+
+class TrainingChain {
+ public:
+  // The blocks' tensors must outlive the chain; parameters may change between steps.
+  explicit TrainingChain(std::vector<TrainBlock> blocks);
+  ~TrainingChain();
+  TrainingChain(TrainingChain&&) noexcept;
+  TrainingChain& operator=(TrainingChain&&) noexcept;
+
+  // Whether a plan made now keeps blocked layouts (see above).
+  static bool blocked();
+  std::size_t size() const { return blocks_.size(); }
+  // x [N, C, H, W]; out[i] becomes the output of block taps[i] (taps strictly increasing).
+  // x must stay unchanged until backward, which reads it.
+  void forward(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out);
+  // grads[i] = dL/d out[i] of the last forward: every block's parameter gradients up to the
+  // last tap (the ones above keep theirs); no input gradient.
+  void backward(std::span<const Tensor> grads);
+  // Frees the plan and its buffers until the next forward. A plan for a new input shape
+  // (an epoch's last batch) reuses the buffers instead.
+  void release();
+
+  struct Plan;  // per backend and input shape
+
+ private:
+  std::vector<TrainBlock> blocks_;
+  std::vector<std::size_t> taps_;  // the last forward's
+  std::unique_ptr<Plan> plan_;
+  std::vector<Tensor> arena_;  // the blocked plans' buffers, kept from plan to plan
+};
+
 }  // namespace morphokd::ops

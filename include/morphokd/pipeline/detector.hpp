@@ -15,6 +15,7 @@
 #include "morphokd/models/vgg.hpp"
 #include "morphokd/nn/frozen.hpp"
 #include "morphokd/nn/module.hpp"
+#include "morphokd/nn/train_chain.hpp"
 #include "morphokd/packed_rows.hpp"
 
 namespace morphokd::pipeline {
@@ -93,6 +94,11 @@ class Detector {
   Tensor teacher_rgb_;  // a 3-channel teacher's input, kept for its backward pass
   std::unique_ptr<nn::FrozenForward> teacher_fwd_;  // null: the teacher has other modules
   method::DistanceGrads train_grads_;  // distill_backward's map gradients, kept from step to step
+  // The student's training path where it is faster than its modules (null: other modules).
+  // Its memory and the modules' are not held together: each path releases the other's.
+  std::unique_ptr<nn::TrainChain> student_chain_;
+  std::vector<Tensor> chain_maps_;    // its maps of the last batch
+  std::vector<std::size_t> chain_taps_;
   // input_gradient's buffers, kept from call to call: a batch of the same size allocates nothing.
   struct InputGradBuffers {
     Tensor flipped, gray;                    // [B, 1, H, W]: the flipped raw cells, transformed

@@ -55,6 +55,9 @@ dnnl::convolution_forward::primitive_desc conv_fwd_pd_for(const memory::dims& x,
                                                           const memory::dims& y, bool bias, ops::ConvAlgorithm alg,
                                                           const dnnl::primitive_attr& attr = {});
 
+// ReLU as a primitive's post-op.
+dnnl::primitive_attr relu_post_op();
+
 std::string key_of(const char* op, std::initializer_list<memory::dims> shapes, std::uint64_t flags = 0);
 void log_kernel(const std::string& key, const std::string& impl);
 

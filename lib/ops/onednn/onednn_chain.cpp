@@ -16,14 +16,6 @@ using dnnl::prop_kind;
 
 namespace {
 
-dnnl::primitive_attr relu_post_op() {
-  dnnl::post_ops po;
-  po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
-  dnnl::primitive_attr attr;
-  attr.set_post_ops(po);
-  return attr;
-}
-
 // The conv stage's primitive: the kernel Conv2d's forward runs for this shape and algorithm
 // (so the chain's outputs are its bits), with the ReLU as a post-op when that kernel takes
 // one; else without, and the ReLU becomes a step of its own.

@@ -63,6 +63,14 @@ std::string key_of(const char* op, std::initializer_list<memory::dims> shapes, s
   return s.str();
 }
 
+dnnl::primitive_attr relu_post_op() {
+  dnnl::post_ops po;
+  po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(po);
+  return attr;
+}
+
 const memory::dims kStride{1, 1}, kPad{1, 1};
 
 dnnl::convolution_forward::primitive_desc conv_fwd_pd(const memory::dims& x, const memory::dims& w,

@@ -48,4 +48,19 @@ class ChainPlan {
   std::unique_ptr<Impl> impl_;
 };
 
+// ops::TrainingChain on oneDNN in blocked layouts, for one input shape (onednn_train_chain.cpp).
+// Its buffers are slots of `arena`, grown where too small, which must outlive the plan: the
+// next plan, for another shape, reuses them. x must stay unchanged from forward to backward.
+class TrainPlan {
+ public:
+  TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in, std::vector<Tensor>& arena);
+  ~TrainPlan();
+  void forward(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out);
+  void backward(std::span<const std::size_t> taps, std::span<const Tensor> grads);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 }  // namespace morphokd::onednn

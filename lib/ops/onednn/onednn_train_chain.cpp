@@ -1,0 +1,348 @@
+// ops::TrainingChain on oneDNN: per conv block a convolution and a batch normalization with the
+// ReLU fused (its workspace remembers the signs), or without one the ReLU as the convolution's
+// post-op (its output gives the signs); oneDNN's max-pool with its workspace. Activations and
+// gradients stay in the layouts these pick; a layout change is planned only where two
+// primitives disagree. Every kernel is logged (ops::onednn_kernels_used).
+#include <algorithm>
+#include <string>
+
+#include "context.hpp"
+#include "morphokd/error.hpp"
+#include "onednn_ops.hpp"
+
+namespace morphokd::onednn {
+
+using namespace detail;
+using dnnl::algorithm;
+using dnnl::prop_kind;
+using nf = dnnl::normalization_flags;
+
+namespace {
+
+const nf kBnFlags = nf::use_scale | nf::use_shift | nf::fuse_norm_relu;  // gamma, beta, then ReLU
+
+// A plan takes its buffers from the chain's arena in a fixed order, each slot grown to the
+// largest request: a plan for another batch size (an epoch's last) reuses that memory.
+struct Slots {
+  std::vector<Tensor>& arena;
+  std::size_t next = 0;
+  memory make(const memory::desc& d) {
+    if (next == arena.size()) arena.emplace_back();
+    Tensor& t = arena[next++];
+    fit_capacity(t, static_cast<Index>(lines_for(d.get_size()) * sizeof(CacheLine) / sizeof(float)));
+    return {d, ctx().eng, t.data()};
+  }
+};
+
+// `have` seen in layout `want`: itself, or a planned copy that run() refreshes.
+struct Conformed {
+  memory have, copy;
+  dnnl::reorder to_want;
+  void plan(const memory& from, const memory::desc& want, Slots& slots) {
+    have = from;
+    if (from.get_desc() == want) return;
+    copy = slots.make(want);
+    to_want = dnnl::reorder(from, copy);
+  }
+  const memory& get() const { return to_want ? copy : have; }
+  void run() {
+    if (to_want) to_want.execute(ctx().strm, have, copy);
+  }
+};
+
+memory user(const memory::dims& d) { return {plain(d), ctx().eng, DNNL_MEMORY_NONE}; }
+void bind(memory& m, const Tensor* t) { m.set_data_handle(const_cast<float*>(t->data())); }
+
+}  // namespace
+
+struct TrainPlan::Impl {
+  struct Block {
+    const ops::TrainBlock* spec;
+    memory::dims out;
+    memory act;  // the block's output, in its primitive's layout
+    // conv block
+    dnnl::convolution_forward conv;
+    dnnl::convolution_backward_data conv_bwd_data;  // none for the first block
+    dnnl::convolution_backward_weights conv_bwd_weights;
+    Conformed src;                    // the block's input as the conv reads it
+    Conformed src_w;                  // ... and as its weight gradient reads it
+    memory w_user, b_user, dw_user, db_user;
+    memory w_fwd, w_bwd, dw_blocked;  // empty where the layout is the user's
+    dnnl::reorder w_to_fwd, w_to_bwd, dw_to_user;  // every step: the weights move
+    memory w_conv, w_conv_bwd_data;                // the weights as each convolution reads them
+    memory::desc dconv_fwd_d, dconv_w_d, dconv_d_d, dsrc_d;  // gradient layouts the primitives want
+    memory conv_out;                  // kept for the batch norm's backward
+    dnnl::eltwise_backward relu_bwd;  // without a batch norm
+    dnnl::batch_normalization_forward bn;
+    dnnl::batch_normalization_backward bn_bwd;
+    memory gamma, beta, mean, var, dgamma, dbeta;
+    memory bn_ws;
+    // pool block
+    dnnl::pooling_forward pool;
+    dnnl::pooling_backward pool_bwd;
+    memory pool_ws;
+    memory pool_src;
+    // tapped: its output to NCHW, and its gradient in
+    memory tap_user;
+    dnnl::reorder to_plain, grad_in, grad_add;
+  };
+  std::vector<Block> blocks;
+  memory input;
+  memory grads[2];  // ping-pong gradient buffers, flat, viewed in each gradient's layout
+  // Where two primitives disagree on a gradient's layout: the conv's output gradient as the
+  // backward convolutions want it, and the data gradient before it moves to the block below.
+  memory conform_dconv, conform_dsrc;
+};
+
+TrainPlan::TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in, std::vector<Tensor>& arena)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& p = *impl_;
+  Slots slots{arena};
+  memory::dims d(in.dims().begin(), in.dims().end());
+  p.input = user(d);
+  memory cur = p.input;
+  std::size_t most = 0, conform_dconv = 0, conform_dsrc = 0;
+  auto log = [&](const char* op, const memory::dims& a, const memory::dims& b, const std::string& impl) {
+    log_kernel(key_of(op, {a, b}), impl);
+  };
+  p.blocks.resize(blocks.size());
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    Impl::Block& b = p.blocks[i];
+    b.spec = &blocks[i];
+    if (b.spec->is_pool()) {
+      b.out = {d[0], d[1], d[2] / 2, d[3] / 2};
+      const dnnl::pooling_forward::primitive_desc pd(
+          dnnl::pooling_forward::desc(prop_kind::forward_training, algorithm::pooling_max, cur.get_desc(), any(b.out), {2, 2},
+                                      {2, 2}, {0, 0}, {0, 0}),
+          ctx().eng);
+      const dnnl::pooling_backward::primitive_desc bpd(
+          dnnl::pooling_backward::desc(algorithm::pooling_max, cur.get_desc(), pd.dst_desc(), {2, 2}, {2, 2}, {0, 0}, {0, 0}),
+          ctx().eng, pd);
+      log("train_maxpool", d, b.out, pd.impl_info_str());
+      log("train_maxpool_bwd", d, b.out, bpd.impl_info_str());
+      b.pool = dnnl::pooling_forward(pd);
+      b.pool_bwd = dnnl::pooling_backward(bpd);
+      b.pool_ws = slots.make(pd.workspace_desc());
+      b.pool_src = cur;
+      b.act = slots.make(pd.dst_desc());
+      most = std::max({most, cur.get_desc().get_size(), pd.dst_desc().get_size()});
+    } else {
+      const ops::TrainBlock& s = *b.spec;
+      const memory::dims wd = dims_of(*s.weight);
+      const bool bias = s.bias != nullptr;
+      b.out = {d[0], wd[0], d[2], d[3]};
+      const auto pd = conv_fwd_pd(d, wd, b.out, bias, s.has_bn() ? dnnl::primitive_attr() : relu_post_op());
+      const dnnl::convolution_backward_weights::primitive_desc wpd(
+          dnnl::convolution_backward_weights::desc(algorithm::convolution_direct, any(d), any(wd),
+                                                   bias ? plain({wd[0]}) : memory::desc(), any(b.out),
+                                                   {1, 1}, {1, 1}, {1, 1}),
+          ctx().eng, pd);
+      log("train_conv", d, wd, pd.impl_info_str());
+      log("train_conv_bwd_weights", d, wd, wpd.impl_info_str());
+      b.conv = dnnl::convolution_forward(pd);
+      b.conv_bwd_weights = dnnl::convolution_backward_weights(wpd);
+      b.src.plan(cur, pd.src_desc(), slots);
+      b.src_w.plan(b.src.get(), wpd.src_desc(), slots);
+      b.w_user = user(wd);
+      b.b_user = user({wd[0]});
+      b.dw_user = user(wd);
+      b.db_user = user({wd[0]});
+      if (pd.weights_desc() != plain(wd)) {
+        b.w_fwd = slots.make(pd.weights_desc());
+        b.w_to_fwd = dnnl::reorder(b.w_user, b.w_fwd);
+      }
+      b.w_conv = b.w_to_fwd ? b.w_fwd : b.w_user;
+      if (wpd.diff_weights_desc() != plain(wd)) {
+        b.dw_blocked = slots.make(wpd.diff_weights_desc());
+        b.dw_to_user = dnnl::reorder(b.dw_blocked, b.dw_user);
+      }
+      b.dconv_fwd_d = pd.dst_desc();
+      b.dconv_w_d = wpd.diff_dst_desc();
+      if (i > 0) {
+        const dnnl::convolution_backward_data::primitive_desc dpd(
+            dnnl::convolution_backward_data::desc(algorithm::convolution_direct, any(d), any(wd), any(b.out), {1, 1}, {1, 1},
+                                                  {1, 1}),
+            ctx().eng, pd);
+        log("train_conv_bwd_data", d, wd, dpd.impl_info_str());
+        b.conv_bwd_data = dnnl::convolution_backward_data(dpd);
+        if (dpd.weights_desc() == pd.weights_desc()) {
+          b.w_conv_bwd_data = b.w_conv;
+        } else if (dpd.weights_desc() == plain(wd)) {
+          b.w_conv_bwd_data = b.w_user;
+        } else {
+          b.w_bwd = slots.make(dpd.weights_desc());
+          b.w_to_bwd = dnnl::reorder(b.w_user, b.w_bwd);
+          b.w_conv_bwd_data = b.w_bwd;
+        }
+        b.dconv_d_d = dpd.diff_dst_desc();
+        b.dsrc_d = dpd.diff_src_desc();
+        if (b.dsrc_d != cur.get_desc()) conform_dsrc = std::max(conform_dsrc, b.dsrc_d.get_size());
+      }
+      if (s.has_bn()) {
+        b.conv_out = slots.make(pd.dst_desc());
+        const dnnl::batch_normalization_forward::primitive_desc bpd(
+            dnnl::batch_normalization_forward::desc(prop_kind::forward_training, pd.dst_desc(), s.eps, kBnFlags), ctx().eng);
+        const dnnl::batch_normalization_backward::primitive_desc bbpd(
+            dnnl::batch_normalization_backward::desc(prop_kind::backward, pd.dst_desc(), pd.dst_desc(), s.eps, kBnFlags),
+            ctx().eng, bpd);
+        log("train_batchnorm_relu", b.out, {}, bpd.impl_info_str());
+        log("train_batchnorm_relu_bwd", b.out, {}, bbpd.impl_info_str());
+        b.bn = dnnl::batch_normalization_forward(bpd);
+        b.bn_bwd = dnnl::batch_normalization_backward(bbpd);
+        b.bn_ws = slots.make(bpd.workspace_desc());
+        for (memory* m : {&b.gamma, &b.beta, &b.mean, &b.var, &b.dgamma, &b.dbeta}) *m = user({wd[0]});
+      } else {  // the ReLU's gradient from its output: positive exactly where its input was
+        const auto alg = algorithm::eltwise_relu_use_dst_for_bwd;
+        const dnnl::eltwise_backward::primitive_desc epd(
+            dnnl::eltwise_backward::desc(alg, pd.dst_desc(), pd.dst_desc(), 0.f, 0.f), ctx().eng,
+            dnnl::eltwise_forward::primitive_desc(dnnl::eltwise_forward::desc(prop_kind::forward_training, alg, pd.dst_desc(), 0.f, 0.f),
+                                                  ctx().eng));
+        log("train_relu_bwd", b.out, {}, epd.impl_info_str());
+        b.relu_bwd = dnnl::eltwise_backward(epd);
+      }
+      b.act = slots.make(pd.dst_desc());
+      for (const memory::desc& g : {b.dconv_w_d, b.dconv_d_d})
+        if (!g.is_zero() && g != pd.dst_desc()) conform_dconv = std::max(conform_dconv, g.get_size());
+      most = std::max({most, pd.dst_desc().get_size(), cur.get_desc().get_size()});
+    }
+    cur = b.act;
+    d = b.out;
+  }
+  auto flat = [](std::size_t bytes) { return memory::desc({static_cast<memory::dim>(bytes / sizeof(float))}, dt::f32, tag::a); };
+  for (memory& g : p.grads) g = slots.make(flat(most));
+  if (conform_dconv > 0) p.conform_dconv = slots.make(flat(conform_dconv));
+  if (conform_dsrc > 0) p.conform_dsrc = slots.make(flat(conform_dsrc));
+  ctx().strm.wait();
+}
+
+TrainPlan::~TrainPlan() = default;
+
+void TrainPlan::forward(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out) {
+  Impl& p = *impl_;
+  dnnl::stream& s = ctx().strm;
+  p.input.set_data_handle(const_cast<float*>(x.data()));
+  out.resize(taps.size());
+  std::size_t next = 0;
+  for (std::size_t i = 0; i < p.blocks.size(); ++i) {  // every block: their batch statistics move
+    Impl::Block& b = p.blocks[i];
+    const ops::TrainBlock& t = *b.spec;
+    if (t.is_pool()) {
+      b.pool.execute(s, {{DNNL_ARG_SRC, b.pool_src}, {DNNL_ARG_DST, b.act}, {DNNL_ARG_WORKSPACE, b.pool_ws}});
+    } else {
+      bind(b.w_user, t.weight);
+      b.src.run();
+      if (b.w_to_fwd) b.w_to_fwd.execute(s, b.w_user, b.w_fwd);
+      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, b.src.get()}, {DNNL_ARG_WEIGHTS, b.w_conv},
+                                           {DNNL_ARG_DST, t.has_bn() ? b.conv_out : b.act}};
+      if (t.bias) {
+        bind(b.b_user, t.bias);
+        args[DNNL_ARG_BIAS] = b.b_user;
+      }
+      b.conv.execute(s, args);
+      if (t.has_bn()) {
+        bind(b.gamma, t.gamma);
+        bind(b.beta, t.beta);
+        bind(b.mean, t.batch_mean);
+        bind(b.var, t.batch_var);
+        b.bn.execute(s, {{DNNL_ARG_SRC, b.conv_out},
+                         {DNNL_ARG_SCALE, b.gamma},
+                         {DNNL_ARG_SHIFT, b.beta},
+                         {DNNL_ARG_DST, b.act},
+                         {DNNL_ARG_MEAN, b.mean},
+                         {DNNL_ARG_VARIANCE, b.var},
+                         {DNNL_ARG_WORKSPACE, b.bn_ws}});
+      }
+    }
+    if (next == taps.size() || taps[next] != i) continue;
+    fit_shape(out[next], Shape(std::vector<Index>(b.out.begin(), b.out.end())));
+    if (!b.tap_user) b.tap_user = user(b.out);
+    b.tap_user.set_data_handle(out[next].data());
+    if (!b.to_plain) b.to_plain = dnnl::reorder(b.act, b.tap_user);
+    b.to_plain.execute(s, b.act, b.tap_user);
+    ++next;
+  }
+  s.wait();
+}
+
+void TrainPlan::backward(std::span<const std::size_t> taps, std::span<const Tensor> grads) {
+  Impl& p = *impl_;
+  dnnl::stream& s = ctx().strm;
+  int cur = 0;  // the ping-pong buffer holding the gradient of the current block's output
+  auto grad = [&](int k, const memory::desc& d) { return memory(d, ctx().eng, p.grads[k].get_data_handle()); };
+  // The conv's output gradient in layout `want`: itself, or a copy where they differ.
+  auto as = [&](const memory& g, const memory::desc& want) {
+    if (g.get_desc() == want) return g;
+    memory c(want, ctx().eng, p.conform_dconv.get_data_handle());
+    dnnl::reorder(g, c).execute(s, const_cast<memory&>(g), c);
+    return c;
+  };
+  std::size_t next = taps.size();
+  for (std::size_t i = taps.back() + 1; i-- > 0;) {
+    Impl::Block& b = p.blocks[i];
+    if (next > 0 && taps[next - 1] == i) {  // the loss's gradient enters here
+      --next;
+      memory g = grad(cur, b.act.get_desc());
+      b.tap_user.set_data_handle(const_cast<float*>(grads[next].data()));
+      if (next + 1 == taps.size()) {
+        if (!b.grad_in) b.grad_in = dnnl::reorder(b.tap_user, g);
+        b.grad_in.execute(s, b.tap_user, g);
+      } else {
+        if (!b.grad_add) {
+          dnnl::post_ops po;
+          po.append_sum(1.f);
+          dnnl::primitive_attr attr;
+          attr.set_post_ops(po);
+          b.grad_add = dnnl::reorder(dnnl::reorder::primitive_desc(b.tap_user, g, attr));
+        }
+        b.grad_add.execute(s, b.tap_user, g);
+      }
+    }
+    const bool below = i > 0;  // a gradient to pass down (never the input's)
+    if (b.spec->is_pool()) {
+      if (!below) break;
+      b.pool_bwd.execute(s, {{DNNL_ARG_DIFF_DST, grad(cur, b.act.get_desc())},
+                             {DNNL_ARG_WORKSPACE, b.pool_ws},
+                             {DNNL_ARG_DIFF_SRC, grad(1 - cur, b.pool_src.get_desc())}});
+      cur = 1 - cur;
+      continue;
+    }
+    const ops::TrainBlock& t = *b.spec;
+    const memory dact = grad(cur, b.act.get_desc()), dconv = grad(1 - cur, b.dconv_fwd_d);
+    if (t.has_bn()) {
+      bind(b.dgamma, t.gamma_grad);
+      bind(b.dbeta, t.beta_grad);
+      b.bn_bwd.execute(s, {{DNNL_ARG_SRC, b.conv_out},
+                           {DNNL_ARG_MEAN, b.mean},
+                           {DNNL_ARG_VARIANCE, b.var},
+                           {DNNL_ARG_DIFF_DST, dact},
+                           {DNNL_ARG_SCALE, b.gamma},
+                           {DNNL_ARG_SHIFT, b.beta},
+                           {DNNL_ARG_WORKSPACE, b.bn_ws},
+                           {DNNL_ARG_DIFF_SRC, dconv},
+                           {DNNL_ARG_DIFF_SCALE, b.dgamma},
+                           {DNNL_ARG_DIFF_SHIFT, b.dbeta}});
+    } else {
+      b.relu_bwd.execute(s, {{DNNL_ARG_DST, b.act}, {DNNL_ARG_DIFF_DST, dact}, {DNNL_ARG_DIFF_SRC, dconv}});
+    }
+    b.src_w.run();
+    bind(b.dw_user, t.weight_grad);
+    const memory& dw = b.dw_to_user ? b.dw_blocked : b.dw_user;
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, b.src_w.get()}, {DNNL_ARG_DIFF_DST, as(dconv, b.dconv_w_d)}, {DNNL_ARG_DIFF_WEIGHTS, dw}};
+    if (t.bias_grad) {
+      bind(b.db_user, t.bias_grad);
+      args[DNNL_ARG_DIFF_BIAS] = b.db_user;
+    }
+    b.conv_bwd_weights.execute(s, args);
+    if (b.dw_to_user) b.dw_to_user.execute(s, b.dw_blocked, b.dw_user);
+    if (!below) break;
+    if (b.w_to_bwd) b.w_to_bwd.execute(s, b.w_user, b.w_bwd);
+    const memory dsrc = grad(cur, p.blocks[i - 1].act.get_desc());
+    const bool direct = b.dsrc_d == dsrc.get_desc();  // else in its own layout, then to the one below
+    const memory into = direct ? dsrc : memory(b.dsrc_d, ctx().eng, p.conform_dsrc.get_data_handle());
+    b.conv_bwd_data.execute(s, {{DNNL_ARG_DIFF_DST, as(dconv, b.dconv_d_d)}, {DNNL_ARG_WEIGHTS, b.w_conv_bwd_data}, {DNNL_ARG_DIFF_SRC, into}});
+    if (!direct) dnnl::reorder(into, dsrc).execute(s, const_cast<memory&>(into), const_cast<memory&>(dsrc));
+  }
+  s.wait();
+}
+
+}  // namespace morphokd::onednn

@@ -1,0 +1,192 @@
+// The student's training chain (nn::TrainChain over ops::TrainingChain) against its modules:
+// the same tapped outputs, parameter gradients and running statistics. Where the chain runs
+// the ops in turn (reference backend, deterministic mode) the bits are the modules'; in
+// oneDNN's blocked layouts the sums run in other orders and the results agree to a stated
+// tolerance.
+#define BOOST_TEST_MODULE train_chain
+#include <boost/test/unit_test.hpp>
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "morphokd/models/students.hpp"
+#include "morphokd/models/vgg.hpp"
+#include "morphokd/nn/layers.hpp"
+#include "morphokd/nn/train_chain.hpp"
+#include "morphokd/random.hpp"
+#include "support.hpp"
+
+using namespace morphokd;
+using morphokd::test::expect_error;
+
+namespace {
+
+// Blocked against the modules, per tensor (compare() says against what). The convolutions
+// are the same kernels on the same layouts; the batch norms' sums run in another order.
+// Measured at most 9e-7 on these nets (2.2e-5 for the noise-only bias gradient below); a wrong
+// gradient or a missed ReLU gives order 1.
+constexpr double kBlockedVsModules = 1e-4;
+
+void fill_uniform(Tensor& t, std::uint64_t seed, float scale = 1.0f) {
+  for (Index i = 0; i < t.numel(); ++i) t.data()[i] = scale * static_cast<float>(2 * uniform01(seed, i) - 1);
+}
+
+// Student-like nets: convs with and without bias, batch norms except before a pool.
+std::unique_ptr<nn::Sequential> net_for(const models::VggSpec& spec) {
+  auto net = models::vgg_features(spec, 3);
+  std::uint64_t seed = 90;
+  for (auto& [name, p] : net->named_parameters()) fill_uniform(p->value, seed++, 0.3f);
+  for (std::size_t i = 0; i < net->size(); ++i)
+    if (auto* bn = dynamic_cast<nn::BatchNorm2d*>(&net->at(i))) {
+      fill_uniform(bn->weight.value, seed++, 0.5f);
+      for (float& g : bn->weight.value.span()) g += 1.0f;
+    }
+  net->train();
+  return net;
+}
+
+const models::VggSpec kStudentLike{{16, 16, models::kPool, 32, 16, models::kPool}, false, true};
+const models::VggSpec kWithBias{{16, models::kPool, 24, 24, models::kPool}, true, true};
+
+// One training step's observable results: tapped outputs, then every parameter gradient, then
+// every running statistic.
+std::vector<Tensor> step(nn::Sequential& net, nn::TrainChain* chain, const Tensor& x, const std::vector<std::size_t>& taps,
+                         const std::vector<Tensor>& grads) {
+  std::vector<Tensor> got;
+  if (chain) {
+    std::vector<Tensor> out;
+    chain->forward(x, taps, out);
+    chain->backward(grads);
+    got = out;
+  } else {
+    net.forward(x);
+    std::map<std::size_t, Tensor> g;
+    for (std::size_t i = 0; i < taps.size(); ++i) g[taps[i]] = grads[i];
+    net.backward(g, true, nullptr);
+    for (std::size_t t : taps) got.push_back(net.output(t).clone());
+  }
+  for (auto& [name, p] : net.named_parameters()) got.push_back(p->grad.clone());
+  for (std::size_t i = 0; i < net.size(); ++i)
+    if (auto* bn = dynamic_cast<nn::BatchNorm2d*>(&net.at(i))) {
+      got.push_back(bn->running_mean.clone());
+      got.push_back(bn->running_var.clone());
+    }
+  return got;
+}
+
+struct Case {
+  std::unique_ptr<nn::Sequential> modules, chained;
+  std::unique_ptr<nn::TrainChain> chain;
+  std::vector<std::size_t> taps;
+  Case(const models::VggSpec& spec, std::vector<std::size_t> taps_) : modules(net_for(spec)), chained(net_for(spec)), taps(std::move(taps_)) {
+    chain = nn::TrainChain::compile(*chained);
+    BOOST_REQUIRE(chain != nullptr);
+  }
+  std::vector<Tensor> grads_for(const Tensor& x, std::uint64_t seed) const {
+    std::vector<Tensor> g;
+    for (std::size_t t : taps) {
+      g.push_back(Tensor::empty(modules->output_shape(x.shape(), t)));
+      fill_uniform(g.back(), seed++);
+    }
+    return g;
+  }
+};
+
+double max_abs(const Tensor& t) {
+  double m = 0;
+  for (float v : t.span()) m = std::max(m, static_cast<double>(std::fabs(v)));
+  return m;
+}
+
+// Each tensor's max |diff| against its own max |value|, floored at a hundredth of the largest
+// value of the step: a conv bias before a batch norm has a zero gradient in exact arithmetic,
+// and the one computed is rounding noise in both.
+void compare(const std::vector<Tensor>& chain, const std::vector<Tensor>& modules, bool same_bits, const std::string& what) {
+  BOOST_REQUIRE_EQUAL(chain.size(), modules.size());
+  double largest = 0;
+  for (const Tensor& t : modules) largest = std::max(largest, max_abs(t));
+  for (std::size_t i = 0; i < chain.size(); ++i) {
+    BOOST_REQUIRE(chain[i].shape() == modules[i].shape());
+    if (same_bits) {
+      BOOST_TEST(std::equal(chain[i].span().begin(), chain[i].span().end(), modules[i].span().begin()), what << ": tensor " << i << " differs");
+      continue;
+    }
+    double diff = 0;
+    for (Index k = 0; k < chain[i].numel(); ++k) diff = std::max(diff, std::fabs(double(chain[i].data()[k]) - modules[i].data()[k]));
+    const double rel = diff / std::max(max_abs(modules[i]), 1e-2 * largest);
+    BOOST_TEST(rel <= kBlockedVsModules, what << ": tensor " << i << " rel error " << rel);
+  }
+}
+
+}  // namespace
+
+// Two steps (the running statistics move twice), on every backend and mode: the ops in turn
+// give the modules' bits, the blocked plan their values within kBlockedVsModules.
+BOOST_AUTO_TEST_CASE(chain_matches_the_modules) {
+  for (Backend backend : test::available_backends())
+    for (bool det : {true, false})
+      for (const auto* spec : {&kStudentLike, &kWithBias}) {
+        BackendScope scope(backend);
+        DeterministicScope mode(det);
+        Case c(*spec, spec == &kStudentLike ? std::vector<std::size_t>{5, 11} : std::vector<std::size_t>{2, 5, 8});
+        const bool blocked = ops::TrainingChain::blocked();
+        BOOST_TEST(blocked == (backend == Backend::onednn && !det));
+        BOOST_TEST(c.chain->preferred(4) == blocked);
+        const std::string what = std::string(backend_name(backend)) + (det ? " deterministic" : " fast") + (spec == &kStudentLike ? " student-like" : " with bias");
+        for (std::uint64_t s : {1u, 2u}) {
+          Tensor x = Tensor::empty({4, 3, 16, 16});
+          fill_uniform(x, 10 * s);
+          const auto g = c.grads_for(x, 20 * s);
+          const auto want = step(*c.modules, nullptr, x, c.taps, g);
+          const auto got = step(*c.chained, c.chain.get(), x, c.taps, g);
+          compare(got, want, !blocked, what + " step " + std::to_string(s));
+        }
+      }
+}
+
+// The blocked plan keeps its buffers across batch sizes (an epoch's last batch is smaller):
+// a batch after another size gives the bits of a fresh chain.
+BOOST_AUTO_TEST_CASE(chain_keeps_its_bits_across_batch_sizes) {
+  if (!backend_available(Backend::onednn)) return;
+  BackendScope scope(Backend::onednn);
+  DeterministicScope mode(false);
+  const std::vector<std::size_t> taps{5, 11};
+  Tensor first = Tensor::empty({4, 3, 16, 16}), small = Tensor::empty({3, 3, 16, 16}), x = Tensor::empty({4, 3, 16, 16});
+  fill_uniform(first, 4);
+  fill_uniform(small, 5);
+  fill_uniform(x, 6);
+  Case used(kStudentLike, taps), fresh(kStudentLike, taps);
+  step(*used.chained, used.chain.get(), first, taps, used.grads_for(first, 6));
+  step(*used.chained, used.chain.get(), small, taps, used.grads_for(small, 7));
+  // the fresh net is brought to the same parameters and running statistics first
+  fresh.chained->load_state_dict(used.chained->state_dict(), "used");
+  compare(step(*used.chained, used.chain.get(), x, taps, used.grads_for(x, 8)),
+          step(*fresh.chained, fresh.chain.get(), x, taps, fresh.grads_for(x, 8)), true, "after a batch of 3");
+}
+
+BOOST_AUTO_TEST_CASE(chain_refuses_what_it_cannot_run) {
+  auto linear = std::make_unique<nn::Sequential>("head");
+  linear->add(std::make_unique<nn::Linear>(4, 2));
+  BOOST_TEST(nn::TrainChain::compile(*linear) == nullptr);
+  auto no_relu = std::make_unique<nn::Sequential>("features");
+  no_relu->add(std::make_unique<nn::Conv2d>(3, 4, false));
+  no_relu->add(std::make_unique<nn::BatchNorm2d>(4));
+  BOOST_TEST(nn::TrainChain::compile(*no_relu) == nullptr);
+
+  auto net = net_for(kStudentLike);
+  auto chain = nn::TrainChain::compile(*net);
+  BOOST_REQUIRE(chain != nullptr);
+  Tensor x = Tensor::empty({2, 3, 16, 16});
+  fill_uniform(x, 3);
+  std::vector<Tensor> out;
+  expect_error([&] { chain->forward(x, std::vector<std::size_t>{1}, out); }, {"TrainChain", "module 1", "inside a conv block"});
+  expect_error([&] { chain->forward(x, std::vector<std::size_t>{11, 5}, out); }, {"TrainingChain", "increasing"});
+  expect_error([&] { chain->backward(std::vector<Tensor>{}); }, {"TrainingChain", "backward before forward"});
+  chain->forward(x, std::vector<std::size_t>{5}, out);
+  expect_error([&] { chain->backward(std::vector<Tensor>{Tensor::zeros({2, 16, 4, 4})}); }, {"TrainingChain output gradient"});
+  net->eval();
+  BOOST_TEST(!chain->preferred(2));
+  expect_error([&] { chain->forward(x, std::vector<std::size_t>{5}, out); }, {"TrainChain", "eval mode"});
+}
