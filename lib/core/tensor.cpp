@@ -39,7 +39,7 @@ std::shared_ptr<float> allocate_pages(Index n) {
   const auto start = reinterpret_cast<std::uintptr_t>(raw);
   const std::uintptr_t aligned = (start + kHugePage - 1) / kHugePage * kHugePage;
   if (aligned > start) ::munmap(raw, aligned - start);  // the slack either side of the aligned part
-  if (start + kHugePage > aligned) ::munmap(reinterpret_cast<void*>(aligned + size), start + kHugePage - aligned);
+  ::munmap(reinterpret_cast<void*>(aligned + size), start + kHugePage - aligned);  // at least a page: start is page-aligned
   ::madvise(reinterpret_cast<void*>(aligned), size, MADV_HUGEPAGE);  // advice: without it, 4 KB pages
   return std::shared_ptr<float>(reinterpret_cast<float*>(aligned), [size](float* q) { ::munmap(q, size); });
 #else

@@ -17,8 +17,8 @@ inline void chain_taps(std::span<const std::size_t> taps, const std::vector<std:
                        const char* why, std::vector<std::size_t>& out) {
   out.clear();
   for (std::size_t t : taps) {
-    check(t < index_of.size() && index_of[t] != kNoOutput,
-          std::string(who) + ": module " + std::to_string(t) + " has no output of its own (" + why + ")");
+    check(t < index_of.size(), std::string(who) + ": module " + std::to_string(t) + " does not exist");
+    check(index_of[t] != kNoOutput, std::string(who) + ": module " + std::to_string(t) + " has no output of its own (" + why + ")");
     out.push_back(index_of[t]);
   }
 }

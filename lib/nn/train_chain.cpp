@@ -17,7 +17,7 @@ std::unique_ptr<TrainChain> TrainChain::compile(Sequential& net) {
       continue;
     }
     auto* conv = dynamic_cast<Conv2d*>(&net.at(i));
-    if (!conv || conv->algorithm != ops::ConvAlgorithm::direct) return nullptr;
+    if (!conv) return nullptr;
     ops::TrainBlock block;
     block.weight = &conv->weight.value;
     block.weight_grad = &conv->weight.grad;
@@ -44,7 +44,12 @@ std::unique_ptr<TrainChain> TrainChain::compile(Sequential& net) {
 }
 
 bool TrainChain::preferred(Index batch) const {
-  return ops::TrainingChain::blocked() && net_.training() && batch_images(batch) == batch;
+  if (!ops::TrainingChain::blocked() || !net_.training() || batch_images(batch) != batch) return false;
+  for (std::size_t i = 0; i < net_.size(); ++i) {  // what the chain does not compute
+    if (auto* relu = dynamic_cast<const ReLU*>(&net_.at(i)); relu && relu->guided()) return false;
+    if (auto* conv = dynamic_cast<const Conv2d*>(&net_.at(i)); conv && conv->algorithm != ops::ConvAlgorithm::direct) return false;
+  }
+  return true;
 }
 
 void TrainChain::forward(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out) {

@@ -156,8 +156,8 @@ void InferenceChain::forward_in_chunks(const Tensor& x, std::span<const std::siz
 struct TrainingChain::Plan {
   bool blocked = false;
   Shape in;
-  std::vector<Shape> out;     // each block's output
-  const Tensor* x = nullptr;  // the last forward's input
+  std::vector<Shape> out;  // each block's output
+  Tensor x;                // the last forward's input (its storage shared)
   std::vector<Tensor> conv_out, acts;
   std::vector<PoolWorkspace> ws;
   Tensor grads[2];  // ping-pong, flat, viewed at each gradient's shape
@@ -173,7 +173,7 @@ TrainingChain::TrainingChain(std::vector<TrainBlock> blocks) : blocks_(std::move
     const auto set = [](const Tensor* t) { return t != nullptr; };
     const bool some_bn = std::any_of(bn.begin(), bn.end(), set);
     if (b.is_pool()) {
-      check(!b.bias && !b.weight_grad && !b.bias_grad && !some_bn, "TrainingChain: a pool block has no tensors");
+      check(!b.bias && !b.weight_grad && !b.bias_grad && !some_bn, "TrainingChain: a pool block takes no tensors");
       continue;
     }
     check(b.weight_grad && (b.bias == nullptr) == (b.bias_grad == nullptr) && (!some_bn || std::all_of(bn.begin(), bn.end(), set)),
@@ -207,28 +207,29 @@ void TrainingChain::forward(const Tensor& x, std::span<const std::size_t> taps, 
   for (std::size_t i = 0; i < taps.size(); ++i)
     check(taps[i] < blocks_.size() && (i == 0 || taps[i] > taps[i - 1]), "TrainingChain: taps must be increasing block indices");
   if (!plan_ || plan_->blocked != blocked() || !(plan_->in == x.shape())) {
-    plan_.reset();
-    plan_ = std::make_unique<Plan>();
-    plan_->blocked = blocked();
-    plan_->in = x.shape();
+    plan_.reset();  // before the new plan takes the arena's slots; it replaces the old only once made
+    auto plan = std::make_unique<Plan>();
+    plan->blocked = blocked();
+    plan->in = x.shape();
     Shape s = x.shape();
     for (const TrainBlock& b : blocks_) {
       if (!b.is_pool() && (b.weight->dim(1) != s[1] || b.weight->dim(2) != 3 || b.weight->dim(3) != 3))
         fail("TrainingChain: weights " + b.weight->shape().str() + " do not fit a 3x3 conv of input " + s.str());
       if (b.is_pool() && (s[2] < 2 || s[3] < 2)) fail("TrainingChain: input " + s.str() + " is smaller than 2x2");
       s = b.is_pool() ? Shape{s[0], s[1], s[2] / 2, s[3] / 2} : Shape{s[0], b.weight->dim(0), s[2], s[3]};
-      plan_->out.push_back(s);
-      if (plan_->blocked) continue;
-      plan_->conv_out.push_back(b.has_bn() ? Tensor::empty(s) : Tensor());
-      plan_->acts.push_back(Tensor::empty(s));
-      plan_->ws.emplace_back();
+      plan->out.push_back(s);
+      if (plan->blocked) continue;
+      plan->conv_out.push_back(b.has_bn() ? Tensor::empty(s) : Tensor());
+      plan->acts.push_back(Tensor::empty(s));
+      plan->ws.emplace_back();
     }
 #if MORPHOKD_HAS_ONEDNN
-    if (plan_->blocked) plan_->onednn = std::make_unique<onednn::TrainPlan>(blocks_, x.shape(), arena_);
+    if (plan->blocked) plan->onednn = std::make_unique<onednn::TrainPlan>(blocks_, x.shape(), arena_);
 #endif
+    plan_ = std::move(plan);
   }
   taps_.assign(taps.begin(), taps.end());
-  plan_->x = &x;
+  plan_->x = x;
 #if MORPHOKD_HAS_ONEDNN
   if (plan_->onednn) {
     plan_->onednn->forward(x, taps, out);
@@ -278,7 +279,7 @@ void TrainingChain::backward(std::span<const Tensor> grads) {
   std::size_t next = taps_.size();
   for (std::size_t i = taps_.back() + 1; i-- > 0;) {
     const TrainBlock& b = blocks_[i];
-    const Tensor& in = i > 0 ? plan_->acts[i - 1] : *plan_->x;
+    const Tensor& in = i > 0 ? plan_->acts[i - 1] : plan_->x;
     Tensor dy = view(cur, plan_->acts[i].shape());
     if (next > 0 && taps_[next - 1] == i) {  // the loss's gradient enters here
       --next;

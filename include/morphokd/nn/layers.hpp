@@ -30,6 +30,7 @@ class ReLU final : public Module {
   // Guided: dx = max(dy, 0) where x > 0, else 0 (the ordinary rule, then negatives cut).
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx, bool param_grads) override;
   void set_guided(bool on) override { guided_ = on; }
+  bool guided() const { return guided_; }
 
  private:
   bool guided_ = false;

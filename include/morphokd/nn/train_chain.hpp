@@ -1,5 +1,6 @@
-// Training forward and backward of a Sequential of blocks -- Conv2d (with bias), BatchNorm2d,
-// ReLU -- and MaxPool2d modules (students B and C) through ops::TrainingChain. Where the chain
+// Training forward and backward of a Sequential of blocks -- Conv2d (bias optional),
+// BatchNorm2d where present, ReLU -- and MaxPool2d modules (students A, B and C) through
+// ops::TrainingChain. Where the chain
 // keeps oneDNN's blocked layouts (TrainingChain::blocked()), this replaces the modules' NCHW
 // buffers and the layout changes around every conv; it reads and writes the modules' own
 // parameters, gradients and batch-norm statistics, so the optimizer and checkpoints see no
@@ -20,7 +21,8 @@ class TrainChain {
   // Null when `net` holds other modules or another order. `net` must outlive the result.
   static std::unique_ptr<TrainChain> compile(Sequential& net);
   // Whether to train a batch of `batch` images through the chain now: it is blocked, the
-  // network is in training mode and the batch is not split across processes.
+  // network is in training mode with plain ReLUs (not guided) and direct convolutions, and
+  // the batch is not split across processes.
   bool preferred(Index batch) const;
   // out[i] = what net.output(taps[i]) would hold after a training forward (taps: ReLU or
   // MaxPool2d modules, increasing); the batch norms' running statistics move as theirs do.

@@ -116,8 +116,8 @@ class TrainingChain {
  private:
   std::vector<TrainBlock> blocks_;
   std::vector<std::size_t> taps_;  // the last forward's
-  std::unique_ptr<Plan> plan_;
-  std::vector<Tensor> arena_;  // the blocked plans' buffers, kept from plan to plan
+  std::vector<Tensor> arena_;      // the blocked plans' buffers, kept from plan to plan
+  std::unique_ptr<Plan> plan_;     // declared after the arena: destroyed before it
 };
 
 }  // namespace morphokd::ops

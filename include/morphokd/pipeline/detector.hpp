@@ -95,7 +95,7 @@ class Detector {
   std::unique_ptr<nn::FrozenForward> teacher_fwd_;  // null: the teacher has other modules
   method::DistanceGrads train_grads_;  // distill_backward's map gradients, kept from step to step
   // The student's training path where it is faster than its modules (null: other modules).
-  // Its memory and the modules' are not held together: each path releases the other's.
+  // Each path releases the other's planned buffers, so both are not held at once.
   std::unique_ptr<nn::TrainChain> student_chain_;
   std::vector<Tensor> chain_maps_;    // its maps of the last batch
   std::vector<std::size_t> chain_taps_;

@@ -51,6 +51,11 @@ struct Conformed {
 };
 
 memory user(const memory::dims& d) { return {plain(d), ctx().eng, DNNL_MEMORY_NONE}; }
+// A layout change between descriptors, or none where they agree.
+dnnl::reorder change(const memory::desc& from, const memory::desc& to) {
+  if (from == to) return {};
+  return dnnl::reorder(dnnl::reorder::primitive_desc(ctx().eng, from, ctx().eng, to));
+}
 void bind(memory& m, const Tensor* t) { m.set_data_handle(const_cast<float*>(t->data())); }
 
 }  // namespace
@@ -71,6 +76,7 @@ struct TrainPlan::Impl {
     dnnl::reorder w_to_fwd, w_to_bwd, dw_to_user;  // every step: the weights move
     memory w_conv, w_conv_bwd_data;                // the weights as each convolution reads them
     memory::desc dconv_fwd_d, dconv_w_d, dconv_d_d, dsrc_d;  // gradient layouts the primitives want
+    dnnl::reorder dconv_to_w, dconv_to_d, dsrc_to_below;     // where they disagree (rare)
     memory conv_out;                  // kept for the batch norm's backward
     dnnl::eltwise_backward relu_bwd;  // without a batch norm
     dnnl::batch_normalization_forward bn;
@@ -158,6 +164,7 @@ TrainPlan::TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in
       }
       b.dconv_fwd_d = pd.dst_desc();
       b.dconv_w_d = wpd.diff_dst_desc();
+      b.dconv_to_w = change(pd.dst_desc(), b.dconv_w_d);
       if (i > 0) {
         const dnnl::convolution_backward_data::primitive_desc dpd(
             dnnl::convolution_backward_data::desc(algorithm::convolution_direct, any(d), any(wd), any(b.out), {1, 1}, {1, 1},
@@ -176,7 +183,9 @@ TrainPlan::TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in
         }
         b.dconv_d_d = dpd.diff_dst_desc();
         b.dsrc_d = dpd.diff_src_desc();
-        if (b.dsrc_d != cur.get_desc()) conform_dsrc = std::max(conform_dsrc, b.dsrc_d.get_size());
+        b.dconv_to_d = change(pd.dst_desc(), b.dconv_d_d);
+        b.dsrc_to_below = change(b.dsrc_d, cur.get_desc());
+        if (b.dsrc_to_below) conform_dsrc = std::max(conform_dsrc, b.dsrc_d.get_size());
       }
       if (s.has_bn()) {
         b.conv_out = slots.make(pd.dst_desc());
@@ -269,11 +278,11 @@ void TrainPlan::backward(std::span<const std::size_t> taps, std::span<const Tens
   dnnl::stream& s = ctx().strm;
   int cur = 0;  // the ping-pong buffer holding the gradient of the current block's output
   auto grad = [&](int k, const memory::desc& d) { return memory(d, ctx().eng, p.grads[k].get_data_handle()); };
-  // The conv's output gradient in layout `want`: itself, or a copy where they differ.
-  auto as = [&](const memory& g, const memory::desc& want) {
-    if (g.get_desc() == want) return g;
+  // The conv's output gradient as a backward convolution wants it: itself, or a copy.
+  auto as = [&](const memory& g, dnnl::reorder& change, const memory::desc& want) {
+    if (!change) return g;
     memory c(want, ctx().eng, p.conform_dconv.get_data_handle());
-    dnnl::reorder(g, c).execute(s, const_cast<memory&>(g), c);
+    change.execute(s, const_cast<memory&>(g), c);
     return c;
   };
   std::size_t next = taps.size();
@@ -327,7 +336,7 @@ void TrainPlan::backward(std::span<const std::size_t> taps, std::span<const Tens
     b.src_w.run();
     bind(b.dw_user, t.weight_grad);
     const memory& dw = b.dw_to_user ? b.dw_blocked : b.dw_user;
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, b.src_w.get()}, {DNNL_ARG_DIFF_DST, as(dconv, b.dconv_w_d)}, {DNNL_ARG_DIFF_WEIGHTS, dw}};
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, b.src_w.get()}, {DNNL_ARG_DIFF_DST, as(dconv, b.dconv_to_w, b.dconv_w_d)}, {DNNL_ARG_DIFF_WEIGHTS, dw}};
     if (t.bias_grad) {
       bind(b.db_user, t.bias_grad);
       args[DNNL_ARG_DIFF_BIAS] = b.db_user;
@@ -337,10 +346,11 @@ void TrainPlan::backward(std::span<const std::size_t> taps, std::span<const Tens
     if (!below) break;
     if (b.w_to_bwd) b.w_to_bwd.execute(s, b.w_user, b.w_bwd);
     const memory dsrc = grad(cur, p.blocks[i - 1].act.get_desc());
-    const bool direct = b.dsrc_d == dsrc.get_desc();  // else in its own layout, then to the one below
-    const memory into = direct ? dsrc : memory(b.dsrc_d, ctx().eng, p.conform_dsrc.get_data_handle());
-    b.conv_bwd_data.execute(s, {{DNNL_ARG_DIFF_DST, as(dconv, b.dconv_d_d)}, {DNNL_ARG_WEIGHTS, b.w_conv_bwd_data}, {DNNL_ARG_DIFF_SRC, into}});
-    if (!direct) dnnl::reorder(into, dsrc).execute(s, const_cast<memory&>(into), const_cast<memory&>(dsrc));
+    // In the layout below, or in its own and then changed
+    const memory into = b.dsrc_to_below ? memory(b.dsrc_d, ctx().eng, p.conform_dsrc.get_data_handle()) : dsrc;
+    b.conv_bwd_data.execute(
+        s, {{DNNL_ARG_DIFF_DST, as(dconv, b.dconv_to_d, b.dconv_d_d)}, {DNNL_ARG_WEIGHTS, b.w_conv_bwd_data}, {DNNL_ARG_DIFF_SRC, into}});
+    if (b.dsrc_to_below) b.dsrc_to_below.execute(s, const_cast<memory&>(into), const_cast<memory&>(dsrc));
   }
   s.wait();
 }
