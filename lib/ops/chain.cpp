@@ -42,6 +42,15 @@ void round_to_bf16(Tensor& t) {
   }
 }
 
+// The ops-in-turn paths' outputs: out[i] a copy of acts[taps[i]].
+void copy_taps(const std::vector<Tensor>& acts, std::span<const std::size_t> taps, std::vector<Tensor>& out) {
+  out.resize(taps.size());
+  for (std::size_t i = 0; i < taps.size(); ++i) {
+    fit_shape(out[i], acts[taps[i]].shape());
+    out[i].copy_from(acts[taps[i]]);
+  }
+}
+
 }  // namespace
 
 InferenceChain::InferenceChain(std::vector<ChainStage> stages, Precision precision)
@@ -125,11 +134,7 @@ void InferenceChain::forward(const Tensor& x, std::span<const std::size_t> taps,
     if (st.relu) relu_forward(acts[s], acts[s]);
     if (bf16) round_to_bf16(acts[s]);
   }
-  out.resize(taps.size());
-  for (std::size_t i = 0; i < taps.size(); ++i) {
-    fit_shape(out[i], acts[taps[i]].shape());
-    out[i].copy_from(acts[taps[i]]);
-  }
+  copy_taps(acts, taps, out);
 }
 
 #if MORPHOKD_HAS_ONEDNN
@@ -251,11 +256,7 @@ void TrainingChain::forward(const Tensor& x, std::span<const std::size_t> taps, 
     }
     relu_forward(plan_->acts[i], plan_->acts[i]);
   }
-  out.resize(taps.size());
-  for (std::size_t i = 0; i < taps.size(); ++i) {
-    fit_shape(out[i], plan_->acts[taps[i]].shape());
-    out[i].copy_from(plan_->acts[taps[i]]);
-  }
+  copy_taps(plan_->acts, taps, out);
 }
 
 void TrainingChain::backward(std::span<const Tensor> grads) {

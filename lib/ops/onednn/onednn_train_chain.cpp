@@ -72,10 +72,10 @@ struct TrainPlan::Impl {
     Conformed src;                    // the block's input as the conv reads it
     Conformed src_w;                  // ... and as its weight gradient reads it
     memory w_user, b_user, dw_user, db_user;
-    memory w_fwd, w_bwd, dw_blocked;  // empty where the layout is the user's
-    dnnl::reorder w_to_fwd, w_to_bwd, dw_to_user;  // every step: the weights move
-    memory w_conv, w_conv_bwd_data;                // the weights as each convolution reads them
-    memory::desc dconv_fwd_d, dconv_w_d, dconv_d_d, dsrc_d;  // gradient layouts the primitives want
+    Conformed w_conv, w_conv_bwd_data;  // the weights as each convolution reads them, every step
+    memory dw_blocked;                  // empty where the layout is the user's
+    dnnl::reorder dw_to_user;
+    memory::desc dconv_w_d, dconv_d_d, dsrc_d;  // gradient layouts the primitives want
     dnnl::reorder dconv_to_w, dconv_to_d, dsrc_to_below;     // where they disagree (rare)
     memory conv_out;                  // kept for the batch norm's backward
     dnnl::eltwise_backward relu_bwd;  // without a batch norm
@@ -153,16 +153,11 @@ TrainPlan::TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in
       b.b_user = user({wd[0]});
       b.dw_user = user(wd);
       b.db_user = user({wd[0]});
-      if (pd.weights_desc() != plain(wd)) {
-        b.w_fwd = slots.make(pd.weights_desc());
-        b.w_to_fwd = dnnl::reorder(b.w_user, b.w_fwd);
-      }
-      b.w_conv = b.w_to_fwd ? b.w_fwd : b.w_user;
+      b.w_conv.plan(b.w_user, pd.weights_desc(), slots);
       if (wpd.diff_weights_desc() != plain(wd)) {
         b.dw_blocked = slots.make(wpd.diff_weights_desc());
         b.dw_to_user = dnnl::reorder(b.dw_blocked, b.dw_user);
       }
-      b.dconv_fwd_d = pd.dst_desc();
       b.dconv_w_d = wpd.diff_dst_desc();
       b.dconv_to_w = change(pd.dst_desc(), b.dconv_w_d);
       if (i > 0) {
@@ -172,15 +167,7 @@ TrainPlan::TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in
             ctx().eng, pd);
         log("train_conv_bwd_data", d, wd, dpd.impl_info_str());
         b.conv_bwd_data = dnnl::convolution_backward_data(dpd);
-        if (dpd.weights_desc() == pd.weights_desc()) {
-          b.w_conv_bwd_data = b.w_conv;
-        } else if (dpd.weights_desc() == plain(wd)) {
-          b.w_conv_bwd_data = b.w_user;
-        } else {
-          b.w_bwd = slots.make(dpd.weights_desc());
-          b.w_to_bwd = dnnl::reorder(b.w_user, b.w_bwd);
-          b.w_conv_bwd_data = b.w_bwd;
-        }
+        b.w_conv_bwd_data.plan(dpd.weights_desc() == pd.weights_desc() ? b.w_conv.get() : b.w_user, dpd.weights_desc(), slots);
         b.dconv_d_d = dpd.diff_dst_desc();
         b.dsrc_d = dpd.diff_src_desc();
         b.dconv_to_d = change(pd.dst_desc(), b.dconv_d_d);
@@ -240,8 +227,8 @@ void TrainPlan::forward(const Tensor& x, std::span<const std::size_t> taps, std:
     } else {
       bind(b.w_user, t.weight);
       b.src.run();
-      if (b.w_to_fwd) b.w_to_fwd.execute(s, b.w_user, b.w_fwd);
-      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, b.src.get()}, {DNNL_ARG_WEIGHTS, b.w_conv},
+      b.w_conv.run();
+      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, b.src.get()}, {DNNL_ARG_WEIGHTS, b.w_conv.get()},
                                            {DNNL_ARG_DST, t.has_bn() ? b.conv_out : b.act}};
       if (t.bias) {
         bind(b.b_user, t.bias);
@@ -316,7 +303,7 @@ void TrainPlan::backward(std::span<const std::size_t> taps, std::span<const Tens
       continue;
     }
     const ops::TrainBlock& t = *b.spec;
-    const memory dact = grad(cur, b.act.get_desc()), dconv = grad(1 - cur, b.dconv_fwd_d);
+    const memory dact = grad(cur, b.act.get_desc()), dconv = grad(1 - cur, b.act.get_desc());  // the conv's output: the block's layout
     if (t.has_bn()) {
       bind(b.dgamma, t.gamma_grad);
       bind(b.dbeta, t.beta_grad);
@@ -344,12 +331,12 @@ void TrainPlan::backward(std::span<const std::size_t> taps, std::span<const Tens
     b.conv_bwd_weights.execute(s, args);
     if (b.dw_to_user) b.dw_to_user.execute(s, b.dw_blocked, b.dw_user);
     if (!below) break;
-    if (b.w_to_bwd) b.w_to_bwd.execute(s, b.w_user, b.w_bwd);
+    b.w_conv_bwd_data.run();
     const memory dsrc = grad(cur, p.blocks[i - 1].act.get_desc());
     // In the layout below, or in its own and then changed
     const memory into = b.dsrc_to_below ? memory(b.dsrc_d, ctx().eng, p.conform_dsrc.get_data_handle()) : dsrc;
     b.conv_bwd_data.execute(
-        s, {{DNNL_ARG_DIFF_DST, as(dconv, b.dconv_to_d, b.dconv_d_d)}, {DNNL_ARG_WEIGHTS, b.w_conv_bwd_data}, {DNNL_ARG_DIFF_SRC, into}});
+        s, {{DNNL_ARG_DIFF_DST, as(dconv, b.dconv_to_d, b.dconv_d_d)}, {DNNL_ARG_WEIGHTS, b.w_conv_bwd_data.get()}, {DNNL_ARG_DIFF_SRC, into}});
     if (b.dsrc_to_below) b.dsrc_to_below.execute(s, const_cast<memory&>(into), const_cast<memory&>(dsrc));
   }
   s.wait();
