@@ -11,9 +11,22 @@
 namespace morphokd {
 
 class PackedRows {
+  struct Data;
+
  public:
   PackedRows() = default;
   explicit PackedRows(const Tensor& t);  // t: [n, ...], contiguous
+
+  // The rows a batch at a time, as they are computed: the whole tensor is never held unpacked.
+  class Builder {
+   public:
+    explicit Builder(const Shape& shape);  // the whole tensor's, [n, ...]
+    void add(const Tensor& rows);          // the next rows, [k, ...], contiguous
+    PackedRows finish();                   // once all n rows are in
+   private:
+    std::shared_ptr<Data> d_;
+    Index rows_ = 0;
+  };
 
   const Shape& shape() const;  // the packed tensor's
   Index row_size() const;
@@ -25,7 +38,6 @@ class PackedRows {
   bool shares(const PackedRows& o) const { return d_ == o.d_; }
 
  private:
-  struct Data;
   std::shared_ptr<const Data> d_;
 };
 

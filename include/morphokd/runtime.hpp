@@ -67,6 +67,10 @@ bool precision_hardware(Precision p);
 // Throws the one-line Error naming this CPU's ISA unless precision_hardware(p).
 void check_precision_hardware(Precision p);
 
+// Hands the C library's free heap pages back to the system (glibc's malloc_trim): between
+// phases whose temporaries would otherwise stay resident. Nothing elsewhere.
+void return_free_heap();
+
 // Version, build configuration and, for oneDNN, the library version: for --version and audits.
 std::string version_string();
 std::string build_info();

@@ -20,37 +20,62 @@ namespace {
 bool stored(float v) { return std::bit_cast<std::uint32_t>(v) != 0; }  // all but +0.0
 }  // namespace
 
-PackedRows::PackedRows(const Tensor& t) {
-  check(t.rank() >= 1 && t.is_contiguous(), "PackedRows: the tensor must be contiguous, with rows");
-  auto d = std::make_shared<Data>();
-  const Index n = t.dim(0), per = n > 0 ? t.numel() / n : 0, words = (per + 63) / 64;
-  d->shape = t.shape();
-  d->row_size = per;
-  d->words = words;
-  d->masks.assign(static_cast<std::size_t>(n * words), 0);
-  d->starts.assign(static_cast<std::size_t>(n + 1), 0);
+PackedRows::Builder::Builder(const Shape& shape) : d_(std::make_shared<Data>()) {
+  check(shape.rank() >= 1, "PackedRows: the tensor must have rows");
+  const Index n = shape[0], per = n > 0 ? shape.numel() / n : 0, words = (per + 63) / 64;
+  d_->shape = shape;
+  d_->row_size = per;
+  d_->words = words;
+  d_->masks.assign(static_cast<std::size_t>(n * words), 0);
+  d_->starts.assign(static_cast<std::size_t>(n + 1), 0);
+  // Room for every value, reserved not touched: only the pages the stored values fill count.
+  d_->values.reserve(static_cast<std::size_t>(n * per + 1));
+}
+
+void PackedRows::Builder::add(const Tensor& t) {
+  check(d_ && t.rank() == d_->shape.rank() && t.is_contiguous() && t.shape().with_batch(d_->shape[0]) == d_->shape &&
+            rows_ + t.dim(0) <= d_->shape[0],
+        "PackedRows: rows " + t.shape().str() + " do not continue a packed " + (d_ ? d_->shape.str() : std::string("[]")));
+  Data& d = *d_;
+  const Index k = t.dim(0), per = d.row_size, words = d.words;
+  std::size_t* starts = d.starts.data() + rows_;  // starts[0]: the first new row's, known
 #pragma omp parallel for schedule(static)
-  for (Index r = 0; r < n; ++r) {
+  for (Index r = 0; r < k; ++r) {
     const float* row = t.data() + r * per;
-    std::uint64_t* mask = d->masks.data() + r * words;
+    std::uint64_t* mask = d.masks.data() + (rows_ + r) * words;
     std::size_t count = 0;
     for (Index j = 0; j < per; ++j)
       if (stored(row[j])) {
         mask[j / 64] |= std::uint64_t{1} << (j % 64);
         ++count;
       }
-    d->starts[static_cast<std::size_t>(r) + 1] = count;
+    starts[r + 1] = count;
   }
-  for (std::size_t r = 0; r < static_cast<std::size_t>(n); ++r) d->starts[r + 1] += d->starts[r];
-  d->values.resize(d->starts.back() + 1);  // the spare lets unpack read one past a row's last value
+  for (Index r = 0; r < k; ++r) starts[r + 1] += starts[r];
+  d.values.resize(starts[k]);
 #pragma omp parallel for schedule(static)
-  for (Index r = 0; r < n; ++r) {
+  for (Index r = 0; r < k; ++r) {
     const float* row = t.data() + r * per;
-    float* v = d->values.data() + d->starts[static_cast<std::size_t>(r)];
+    float* v = d.values.data() + starts[r];
     for (Index j = 0; j < per; ++j)
       if (stored(row[j])) *v++ = row[j];
   }
-  d_ = std::move(d);
+  rows_ += k;
+}
+
+PackedRows PackedRows::Builder::finish() {
+  check(d_ && rows_ == d_->shape[0], "PackedRows: " + std::to_string(rows_) + " rows of " + (d_ ? d_->shape.str() : std::string("[]")) + " added");
+  d_->values.push_back(0.0f);  // the spare lets unpack read one past a row's last value
+  PackedRows p;
+  p.d_ = std::move(d_);
+  return p;
+}
+
+PackedRows::PackedRows(const Tensor& t) {
+  check(t.rank() >= 1 && t.is_contiguous(), "PackedRows: the tensor must be contiguous, with rows");
+  Builder b(t.shape());
+  b.add(t);
+  *this = b.finish();
 }
 
 const Shape& PackedRows::shape() const {

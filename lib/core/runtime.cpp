@@ -4,6 +4,9 @@
 
 #include <cstdlib>
 #include <sstream>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "morphokd/error.hpp"
 #include "morphokd_build_config.hpp"
@@ -76,6 +79,12 @@ void set_num_threads(int n) {
 int num_threads() { return omp_get_max_threads(); }
 
 void set_deterministic(bool on) { deterministic_slot() = on; }
+
+void return_free_heap() {
+#if defined(__GLIBC__)
+  ::malloc_trim(0);
+#endif
+}
 bool deterministic() { return deterministic_slot(); }
 
 std::string version_string() { return MORPHOKD_VERSION; }

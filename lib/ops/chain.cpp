@@ -161,6 +161,7 @@ void InferenceChain::forward_in_chunks(const Tensor& x, std::span<const std::siz
 struct TrainingChain::Plan {
   bool blocked = false;
   Shape in;
+  std::vector<std::size_t> taps;  // planned for (blocked: untapped outputs may not be kept)
   std::vector<Shape> out;  // each block's output
   Tensor x;                // the last forward's input (its storage shared)
   std::vector<Tensor> conv_out, acts;
@@ -211,11 +212,12 @@ void TrainingChain::forward(const Tensor& x, std::span<const std::size_t> taps, 
   check(!taps.empty(), "TrainingChain: no taps");
   for (std::size_t i = 0; i < taps.size(); ++i)
     check(taps[i] < blocks_.size() && (i == 0 || taps[i] > taps[i - 1]), "TrainingChain: taps must be increasing block indices");
-  if (!plan_ || plan_->blocked != blocked() || !(plan_->in == x.shape())) {
+  if (!plan_ || plan_->blocked != blocked() || !(plan_->in == x.shape()) || !std::ranges::equal(plan_->taps, taps)) {
     plan_.reset();  // before the new plan takes the arena's slots; it replaces the old only once made
     auto plan = std::make_unique<Plan>();
     plan->blocked = blocked();
     plan->in = x.shape();
+    plan->taps.assign(taps.begin(), taps.end());
     Shape s = x.shape();
     for (const TrainBlock& b : blocks_) {
       if (!b.is_pool() && (b.weight->dim(1) != s[1] || b.weight->dim(2) != 3 || b.weight->dim(3) != 3))
@@ -229,7 +231,7 @@ void TrainingChain::forward(const Tensor& x, std::span<const std::size_t> taps, 
       plan->ws.emplace_back();
     }
 #if MORPHOKD_HAS_ONEDNN
-    if (plan->blocked) plan->onednn = std::make_unique<onednn::TrainPlan>(blocks_, x.shape(), arena_);
+    if (plan->blocked) plan->onednn = std::make_unique<onednn::TrainPlan>(blocks_, x.shape(), taps, arena_);
 #endif
     plan_ = std::move(plan);
   }

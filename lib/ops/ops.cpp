@@ -296,6 +296,12 @@ void mse_backward(const Tensor& a, const Tensor& b, const Tensor& dy, Tensor* da
   ref::mse_backward(n, d, a.data(), b.data(), dy.data(), ptr(da), ptr(db));
 }
 
+void release_scratch() {
+#if MORPHOKD_HAS_ONEDNN
+  onednn::release_scratch();
+#endif
+}
+
 std::vector<std::string> onednn_kernels_used() {
 #if MORPHOKD_HAS_ONEDNN
   return onednn::kernels_used();

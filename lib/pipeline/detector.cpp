@@ -78,6 +78,23 @@ void Detector::release_teacher_plan() {
   if (teacher_fwd_) teacher_fwd_->release();
 }
 
+void Detector::release_teacher() {
+  release_teacher_plan();
+  // Storage-less views keep the shapes; the forward plan reads the values only when re-planned.
+  for (auto& [name, p] : teacher_.net->named_parameters()) p->value = Tensor::wrap(nullptr, p->value.shape());
+  teacher_released_ = true;
+}
+
+void Detector::reopen_released_teacher() {
+  if (!teacher_released_) return;
+  const models::Teacher again = models::open_teacher(teacher_.spec, teacher_.channels);
+  check(again.sha256 == teacher_.sha256, "teacher " + quote(teacher_.spec) + " changed during the run: SHA-256 " + again.sha256 +
+                                             ", when first opened " + teacher_.sha256);
+  const auto from = again.net->named_parameters(), to = teacher_.net->named_parameters();
+  for (std::size_t i = 0; i < to.size(); ++i) to[i].second->value = from[i].second->value;
+  teacher_released_ = false;
+}
+
 std::string Detector::teacher_precision() const {
   return std::string(precision_name(teacher_fwd_ ? teacher_fwd_->precision() : Precision::fp32));
 }
@@ -89,6 +106,7 @@ const Tensor& Detector::teacher_input(const Tensor& gray) {
 }
 
 std::vector<Tensor> Detector::teacher_maps(const Tensor& gray, const std::vector<int>& layers) {
+  reopen_released_teacher();
   if (!teacher_fwd_) {
     std::vector<Tensor> maps = teacher_module_maps(gray, layers);
     for (Tensor& m : maps) m = m.clone();
@@ -107,7 +125,21 @@ std::vector<Tensor> Detector::teacher_maps(const Tensor& gray, const std::vector
   return maps;
 }
 
+void Detector::teacher_maps_in_parts(const Tensor& gray, const std::vector<int>& layers, std::vector<Tensor>& maps) {
+  const Index n = gray.dim(0);
+  maps.resize(layers.size());
+  for (Index b = 0; b < n; b += kLeanBatch) {
+    const Index e = std::min(n, b + kLeanBatch);
+    const std::vector<Tensor> part = teacher_maps(gray.slice(b, e), layers);
+    for (std::size_t c = 0; c < part.size(); ++c) {
+      fit_shape(maps[c], part[c].shape().with_batch(n));
+      maps[c].slice(b, e).copy_from(part[c]);
+    }
+  }
+}
+
 std::vector<Tensor> Detector::teacher_module_maps(const Tensor& gray, const std::vector<int>& layers) {
+  reopen_released_teacher();
   teacher_.net->forward(teacher_input(gray));
   std::vector<Tensor> maps;
   for (int k : layers) maps.push_back(teacher_.net->output(models::pool_index(models::vgg16_spec(), k)));
@@ -129,6 +161,7 @@ method::LossTerms Detector::distill_backward(const Tensor& gray, const std::vect
   if (student_chain_ && student_chain_->preferred(gray.dim(0)) && std::is_sorted(chain_taps_.begin(), chain_taps_.end()) &&
       std::adjacent_find(chain_taps_.begin(), chain_taps_.end()) == chain_taps_.end()) {
     student_->release();
+    ops::release_scratch();  // the modules' layout changes (validation), not used by the chain
     input_.to_rgb(gray, rgb_);
     student_chain_->forward(rgb_, chain_taps_, chain_maps_);
     const method::LossTerms terms = method::distill_loss(chain_maps_, t_maps, distill_.lambda, train_grads_);
@@ -169,20 +202,19 @@ std::vector<PackedRows> Detector::cache_teacher_maps(const Tensor& raw_cells, co
     }
   }
   const Index n = raw_cells.dim(0);
-  std::vector<Tensor> whole;
-  for (Index b = 0; b < n; b += kBatch) {
-    Tensor gray = raw_cells.slice(b, std::min(n, b + kBatch)).clone();
+  std::vector<PackedRows::Builder> packing;
+  for (Index b = 0; b < n; b += kLeanBatch) {
+    Tensor gray = raw_cells.slice(b, std::min(n, b + kLeanBatch)).clone();
     input_.apply(gray);
     const std::vector<Tensor> maps = teacher_maps(gray, layers);
-    if (whole.empty())
-      for (const Tensor& m : maps) whole.push_back(Tensor::empty({n, m.dim(1), m.dim(2), m.dim(3)}));
-    for (std::size_t c = 0; c < maps.size(); ++c) whole[c].slice(b, b + maps[c].dim(0)).copy_from(maps[c]);
+    if (packing.empty())
+      for (const Tensor& m : maps) packing.emplace_back(m.shape().with_batch(n));
+    for (std::size_t c = 0; c < maps.size(); ++c) packing[c].add(maps[c]);
   }
   std::vector<PackedRows> cache;
   double bytes = 0;
-  for (Tensor& m : whole) {
-    cache.emplace_back(m);
-    m = Tensor();  // one layer unpacked at a time
+  for (PackedRows::Builder& p : packing) {
+    cache.push_back(p.finish());
     bytes += static_cast<double>(cache.back().bytes());
   }
   if (g_memo_budget > 0) {
@@ -194,14 +226,15 @@ std::vector<PackedRows> Detector::cache_teacher_maps(const Tensor& raw_cells, co
   return cache;
 }
 
-std::vector<double> Detector::layer_terms(const Tensor& raw_cells, bool tta, const std::vector<PackedRows>* teacher_cache) {
+std::vector<double> Detector::layer_terms(const Tensor& raw_cells, bool tta, const std::vector<PackedRows>* teacher_cache, Index batch) {
   check(raw_cells.rank() == 4 && raw_cells.dim(1) == 1, "score: cells must be [N, 1, H, W]");
   check(!(tta && teacher_cache), "layer_terms: a teacher cache holds unflipped cells only");
   student_->eval();
   const Index n = raw_cells.dim(0);
   const std::size_t layers = distill_.score_layers.size();
   std::vector<double> terms(static_cast<std::size_t>(n) * layers, 0.0), rows;
-  std::vector<double> scores(static_cast<std::size_t>(kBatch));
+  check(batch >= 1, "layer_terms: batch must be at least 1");
+  std::vector<double> scores(static_cast<std::size_t>(batch));
   std::vector<Tensor> t;
   const int variants = tta ? 4 : 1;
   std::vector<std::vector<PackedRows>> memo;  // [variant] the teacher's maps of all cells, through the memo
@@ -212,8 +245,8 @@ std::vector<double> Detector::layer_terms(const Tensor& raw_cells, bool tta, con
       memo.push_back(cache_teacher_maps(flipped, distill_.score_layers));
     }
   }
-  for (Index b = 0; b < n; b += kBatch) {
-    const Index e = std::min(n, b + kBatch);
+  for (Index b = 0; b < n; b += batch) {
+    const Index e = std::min(n, b + batch);
     const Tensor raw = raw_cells.slice(b, e);
     Tensor gray = Tensor::empty(raw.shape());
     for (int v = 0; v < variants; ++v) {
@@ -224,7 +257,7 @@ std::vector<double> Detector::layer_terms(const Tensor& raw_cells, bool tta, con
         t.resize(maps.size());
         for (std::size_t c = 0; c < maps.size(); ++c) maps[c].unpack(b, e, t[c]);
       } else {
-        t = teacher_maps(gray, distill_.score_layers);
+        teacher_maps_in_parts(gray, distill_.score_layers, t);
       }
       const std::vector<Tensor> s = student_maps(gray, distill_.score_layers);
       method::anomaly_scores(s, t, distill_.lambda, std::span<double>(scores).first(static_cast<std::size_t>(e - b)), &rows);

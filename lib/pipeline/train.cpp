@@ -236,7 +236,13 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
   }
   const bool valid_auc = writer && both_classes(valid_set.labels);
   std::vector<PackedRows> valid_cache = writer ? det.cache_teacher_maps(valid_set.cells, c.score_layers) : std::vector<PackedRows>{};
-  if (!cache.empty()) det.release_teacher_plan();  // the cached maps stand in for its forward
+  if (!cache.empty()) {  // the cached maps stand in for the teacher (its forward: adversarial training's)
+    if (c.fgsm_eps > 0)
+      det.release_teacher_plan();
+    else
+      det.release_teacher();
+  }
+  return_free_heap();  // the caching's temporaries
 
   std::vector<Tensor> t_maps, cached_t;  // cached_t: the batch's targets from the cache, kept from step to step
   const std::size_t score_layers = c.score_layers.size();
@@ -343,7 +349,7 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
                   line["value"].get<double>(), seconds, static_cast<double>(seen) / seconds);
     std::string msg = text;
     if (valid_auc) {  // the score rule without test-time flips, calibrated on this epoch's student
-      const std::vector<double> terms = det.layer_terms(valid_set.cells, false, &valid_cache);
+      const std::vector<double> terms = det.layer_terms(valid_set.cells, false, &valid_cache, Detector::kLeanBatch);
       det.rule().calibrate(terms, score_layers, valid_set.labels);
       const std::vector<double> valid_scores = det.rule().combine_terms(terms, score_layers);
       const double auc = metrics::roc_auc(valid_scores, valid_set.labels);
@@ -352,6 +358,7 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
       msg += text;
     }
     std::cout << msg << std::endl;
+    return_free_heap();  // validation's temporaries, before the next epoch's steps
     log.push_back(line);
     write_log(paths.log, log);
     if ((epoch + 1) % c.checkpoint_every == 0 || epoch + 1 == c.epochs || stop)
@@ -366,7 +373,8 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
   if (det.rule().tta_flip) std::vector<PackedRows>().swap(valid_cache);
   // The score rule's calibration and the thresholds, both from the validation split.
   const std::vector<double> terms =
-      det.rule().tta_flip ? det.layer_terms(valid_set.cells, true) : det.layer_terms(valid_set.cells, false, &valid_cache);
+      det.rule().tta_flip ? det.layer_terms(valid_set.cells, true, nullptr, Detector::kLeanBatch)
+                          : det.layer_terms(valid_set.cells, false, &valid_cache, Detector::kLeanBatch);
   det.rule().calibrate(terms, score_layers, valid_set.labels);
   const std::vector<double> valid_scores = det.rule().combine_terms(terms, score_layers);
   json thresholds = json::object();

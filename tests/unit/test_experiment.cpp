@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -23,6 +24,7 @@
 #include "morphokd/pipeline/figures.hpp"
 #include "morphokd/pipeline/report.hpp"
 #include "morphokd/random.hpp"
+#include "support.hpp"
 #include "support/oracles.hpp"
 
 namespace fs = std::filesystem;
@@ -357,4 +359,33 @@ BOOST_AUTO_TEST_CASE(teacher_memo_changes_no_bit) {
   // A caller's cache of the unflipped cells (training's validation) gives the same terms.
   const std::vector<morphokd::PackedRows> unflipped = det.cache_teacher_maps(cells, det.distill().score_layers);
   BOOST_TEST(det.layer_terms(cells, false, &unflipped) == det.layer_terms(cells, false));
+  // Smaller batches (training's validation and calibration) give the same terms too.
+  BOOST_TEST(det.layer_terms(cells, true, nullptr, p::Detector::kLeanBatch) == off);
+  BOOST_TEST(det.layer_terms(cells, false, &unflipped, p::Detector::kLeanBatch) == det.layer_terms(cells, false));
+}
+
+// Training from cached maps frees the teacher's weights; its next use reopens them, the same
+// bits, unless the file changed meanwhile.
+BOOST_AUTO_TEST_CASE(released_teacher_comes_back_or_names_the_changed_file) {
+  namespace models = morphokd::models;
+  const fs::path file = fs::temp_directory_path() / "morphokd_test_released_teacher.safetensors";
+  morphokd::SafetensorsFile weights = models::teacher_state_dict("random:4");
+  morphokd::write_safetensors(file.string(), weights);
+  auto student = models::vgg_features(models::student_spec("A"), 3);
+  p::Detector det(models::open_teacher(file.string(), 1), std::move(student), models::student_spec("A"),
+                  morphokd::method::DistillConfig{{3, 4}, {3, 4}, 0.01f}, morphokd::data::InputTransform::parse("image"));
+  morphokd::Tensor gray = morphokd::Tensor::empty({2, 1, 64, 64});
+  for (morphokd::Index i = 0; i < gray.numel(); ++i) gray.data()[i] = static_cast<float>(morphokd::uniform01(6, static_cast<std::uint64_t>(i)));
+  const std::vector<int> pools{3, 4};
+  const std::vector<morphokd::Tensor> before = det.teacher_maps(gray, pools);
+  det.release_teacher();
+  BOOST_TEST(det.teacher().net->output_shape({1, 1, 64, 64}, 4) == morphokd::Shape({1, 64, 32, 32}));  // shapes stay
+  const std::vector<morphokd::Tensor> after = det.teacher_maps(gray, pools);
+  for (std::size_t l = 0; l < pools.size(); ++l)
+    BOOST_TEST(std::memcmp(after[l].data(), before[l].data(), sizeof(float) * static_cast<std::size_t>(before[l].numel())) == 0);
+  det.release_teacher();
+  weights.tensors.at("features.28.bias").values.data()[0] += 1.0f;
+  morphokd::write_safetensors(file.string(), weights);
+  morphokd::test::expect_error([&] { det.teacher_maps(gray, pools); }, {file.string(), "changed during the run", "SHA-256"});
+  fs::remove(file);
 }

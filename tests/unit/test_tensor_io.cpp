@@ -121,6 +121,19 @@ BOOST_AUTO_TEST_CASE(packed_rows_give_back_every_bit) {
   BOOST_TEST(!PackedRows(t).shares(packed));
   BOOST_CHECK_THROW(packed.unpack(n, out.data()), Error);
   BOOST_CHECK_THROW(packed.unpack(3, n + 1, range), Error);
+  // Packed a batch at a time (2, 0, then 3 rows): the same rows, held in the same bytes.
+  PackedRows::Builder builder(t.shape());
+  for (auto [b, e] : {std::pair<Index, Index>{0, 2}, {2, 2}, {2, n}}) builder.add(t.slice(b, e));
+  const PackedRows batched = builder.finish();
+  BOOST_TEST(batched.bytes() == held);
+  Tensor all;
+  batched.unpack(0, n, all);
+  BOOST_TEST(std::memcmp(all.data(), t.data(), sizeof(float) * static_cast<std::size_t>(t.numel())) == 0);
+  PackedRows::Builder short_of_rows(t.shape());
+  short_of_rows.add(t.slice(0, 2));
+  BOOST_CHECK_THROW(short_of_rows.add(Tensor::zeros({2, 3, 64})), Error);  // another row shape
+  BOOST_CHECK_THROW(short_of_rows.add(t), Error);                          // past the last row
+  BOOST_CHECK_THROW(short_of_rows.finish(), Error);                        // rows missing
 }
 
 BOOST_AUTO_TEST_CASE(npy_round_trip_and_conversions) {

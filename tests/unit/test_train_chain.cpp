@@ -84,9 +84,10 @@ struct Case {
     chain = nn::TrainChain::compile(*chained);
     BOOST_REQUIRE(chain != nullptr);
   }
-  std::vector<Tensor> grads_for(const Tensor& x, std::uint64_t seed) const {
+  std::vector<Tensor> grads_for(const Tensor& x, std::uint64_t seed) const { return grads_for(x, seed, taps); }
+  std::vector<Tensor> grads_for(const Tensor& x, std::uint64_t seed, const std::vector<std::size_t>& at) const {
     std::vector<Tensor> g;
-    for (std::size_t t : taps) {
+    for (std::size_t t : at) {
       g.push_back(Tensor::empty(modules->output_shape(x.shape(), t)));
       fill_uniform(g.back(), seed++);
     }
@@ -141,7 +142,12 @@ BOOST_AUTO_TEST_CASE(chain_matches_the_modules) {
     std::vector<std::size_t> taps;
     const char* name;
   };
-  const Net nets[] = {{&kStudentLike, {5, 11}, "student-like"}, {&kStudentLike, {5}, "student-like, top tap 5"}, {&kWithBias, {2, 5, 8}, "with bias"}};
+  // Blocked, an untapped ReLU output below a pool is not kept (its gradient taken at the pool);
+  // "tapped below a pool" keeps one.
+  const Net nets[] = {{&kStudentLike, {5, 11}, "student-like"},
+                      {&kStudentLike, {5}, "student-like, top tap 5"},
+                      {&kWithBias, {2, 5, 8}, "with bias"},
+                      {&kWithBias, {1, 8}, "with bias, tapped below a pool"}};
   for (Backend backend : test::available_backends())
     for (bool det : {true, false})
       for (const Net& n : nets) {
@@ -182,7 +188,8 @@ BOOST_AUTO_TEST_CASE(chain_is_preferred_where_it_computes_the_modules) {
 }
 
 // The blocked plan keeps its buffers across batch sizes (an epoch's last batch is smaller),
-// growing them for a larger one: a batch after others of other sizes gives a fresh chain's bits.
+// growing them for a larger one, and across taps (a plan per taps: which outputs are kept):
+// a batch after others of other sizes and taps gives a fresh chain's bits.
 BOOST_AUTO_TEST_CASE(chain_keeps_its_bits_across_batch_sizes) {
   if (!backend_available(Backend::onednn)) return;
   BackendScope scope(Backend::onednn);
@@ -195,10 +202,12 @@ BOOST_AUTO_TEST_CASE(chain_keeps_its_bits_across_batch_sizes) {
   Case used(kStudentLike, taps), fresh(kStudentLike, taps);
   step(*used.chained, used.chain.get(), first, taps, used.grads_for(first, 6));
   step(*used.chained, used.chain.get(), large, taps, used.grads_for(large, 7));
+  const std::vector<std::size_t> below_pool{4, 11};  // keeps the ReLU output under pool 5
+  step(*used.chained, used.chain.get(), large, below_pool, used.grads_for(large, 9, below_pool));
   // the fresh net is brought to the same parameters and running statistics first
   fresh.chained->load_state_dict(used.chained->state_dict(), "used");
   compare(step(*used.chained, used.chain.get(), x, taps, used.grads_for(x, 8)),
-          step(*fresh.chained, fresh.chain.get(), x, taps, fresh.grads_for(x, 8)), true, "after batches of 3 and 5");
+          step(*fresh.chained, fresh.chain.get(), x, taps, fresh.grads_for(x, 8)), true, "after batches of 3 and 5, other taps");
 }
 
 BOOST_AUTO_TEST_CASE(chain_refuses_what_it_cannot_run) {

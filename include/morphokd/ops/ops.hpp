@@ -127,6 +127,10 @@ void cosine_backward(const Tensor& a, const Tensor& b, const Tensor& dy, Tensor*
 void mse_forward(const Tensor& a, const Tensor& b, Tensor& y);
 void mse_backward(const Tensor& a, const Tensor& b, const Tensor& dy, Tensor* da, Tensor* db);
 
+// The ops' shared scratch (layout changes, Winograd chunks), grown to the largest call so
+// far, back to the system until the next call needs it.
+void release_scratch();
+
 // "op [shapes] -> implementation" for every oneDNN primitive created so far (audit logs).
 std::vector<std::string> onednn_kernels_used();
 // oneDNN's default fp32 math mode as the ops run it: "strict" (set over any

@@ -40,8 +40,10 @@ class Detector {
   // Distance terms of raw cells over the score layers, student in eval mode, in batches:
   // N x L, row-major. tta: each term averaged over the cell's 4 flips. `teacher_cache`
   // (optional, not with tta) holds the teacher's score-layer maps of these same cells, as
-  // cache_teacher_maps made them.
-  std::vector<double> layer_terms(const Tensor& raw_cells, bool tta, const std::vector<PackedRows>* teacher_cache = nullptr);
+  // cache_teacher_maps made them. `batch`: cells per forward (kLeanBatch: a quarter of the
+  // buffers); the terms do not depend on it.
+  std::vector<double> layer_terms(const Tensor& raw_cells, bool tta, const std::vector<PackedRows>* teacher_cache = nullptr,
+                                  Index batch = kBatch);
   // Anomaly scores of raw cells by the score rule (its tta, its calibration).
   std::vector<double> score(const Tensor& raw_cells);
   // Input gradients (FGSM, localization): the per-cell objective  sum_c w_c term_c  over
@@ -65,6 +67,10 @@ class Detector {
   // Frees the teacher's forward-only plan (its buffers and reordered weights) until its next
   // use: for training from cached maps.
   void release_teacher_plan();
+  // Frees the plan and the teacher's weights too, while cached maps stand in for it: its next
+  // use reopens the weights from its spec, which must give the same SHA-256 (an Error naming
+  // the spec otherwise). Until then teacher() gives the shapes, not the values.
+  void release_teacher();
 
   // Teacher maps at `layers` of all raw cells, in batches: [N, C, H, W] per layer, kept
   // without their zeros. With the teacher memo on (below) they may be shared.
@@ -77,14 +83,22 @@ class Detector {
   method::ScoreRule& rule() { return rule_; }
 
   static constexpr Index kBatch = 64;
+  // Batches where memory counts more than a few % of speed: the teacher's in caches and
+  // scores (VGG16's buffers at kBatch: 134 MB), the networks' in training's validation. An
+  // image's maps and terms do not depend on its batch.
+  static constexpr Index kLeanBatch = 16;
 
  private:
   const Tensor& teacher_input(const Tensor& gray);
+  void reopen_released_teacher();
+  // teacher_maps of `gray`, kTeacherBatch images at a time, into `maps` [N, ...] per layer.
+  void teacher_maps_in_parts(const Tensor& gray, const std::vector<int>& layers, std::vector<Tensor>& maps);
   // Teacher maps through the modules, which keep the activations their backward needs:
   // views into its activations, valid until its next forward.
   std::vector<Tensor> teacher_module_maps(const Tensor& gray, const std::vector<int>& layers);
 
   models::Teacher teacher_;
+  bool teacher_released_ = false;  // its weights' storage freed (release_teacher)
   std::unique_ptr<nn::Sequential> student_;
   models::VggSpec student_spec_;
   method::DistillConfig distill_;

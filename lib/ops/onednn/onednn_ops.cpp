@@ -135,9 +135,9 @@ Entry& cached(const std::string& key, Make make) {
 // it follows the largest call. A call's layout changes share one role, carved in pieces,
 // rather than one role each: their sum per call is far below the sum of each role's largest.
 enum Slot { kStage, kChunkIn, kChunkOut };
+std::vector<CacheLine> g_scratch[3];
 void* scratch(Slot slot, std::size_t bytes) {
-  static std::vector<CacheLine> buffers[3];
-  std::vector<CacheLine>& b = buffers[slot];
+  std::vector<CacheLine>& b = g_scratch[slot];
   if (b.size() * sizeof(CacheLine) < bytes) {  // the old one freed first, the new one exact
     std::vector<CacheLine>().swap(b);
     b.resize(lines_for(bytes));
@@ -185,6 +185,10 @@ struct ConvBwdWeights {
 };
 
 }  // namespace
+
+void release_scratch() {
+  for (std::vector<CacheLine>& b : g_scratch) std::vector<CacheLine>().swap(b);
+}
 
 std::vector<std::string> kernels_used() {
   std::lock_guard<std::mutex> lock(ctx().mu);

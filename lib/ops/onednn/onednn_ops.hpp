@@ -35,6 +35,7 @@ double softmax_cross_entropy_forward(const Tensor& logits, std::span<const std::
 
 std::vector<std::string> kernels_used();
 std::string fpmath_mode();
+void release_scratch();
 
 // ops::InferenceChain on oneDNN, for one input shape (onednn_chain.cpp).
 class ChainPlan {
@@ -53,7 +54,9 @@ class ChainPlan {
 // next plan, for another shape, reuses them. x must stay unchanged from forward to backward.
 class TrainPlan {
  public:
-  TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in, std::vector<Tensor>& arena);
+  // `taps`: the outputs forward will give (a tapped output is kept).
+  TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in, std::span<const std::size_t> taps,
+            std::vector<Tensor>& arena);
   ~TrainPlan();
   void forward(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out);
   void backward(std::span<const std::size_t> taps, std::span<const Tensor> grads);

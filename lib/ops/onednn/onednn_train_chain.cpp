@@ -3,6 +3,11 @@
 // post-op (its output gives the signs); oneDNN's max-pool with its workspace. Activations and
 // gradients stay in the layouts these pick; a layout change is planned only where two
 // primitives disagree. Every kernel is logged (ops::onednn_kernels_used).
+//
+// Memory: a conv block whose ReLU output only feeds a max-pool (not tapped) keeps no output.
+// The pool's backward sends each gradient to its window's winner, where the ReLU's output is
+// the pool's, so the ReLU's gradient is taken on the pool's output gradient, from the pool's
+// output: the same numbers. The conv writes into a gradient buffer, idle during forward.
 #include <algorithm>
 #include <string>
 
@@ -64,7 +69,12 @@ struct TrainPlan::Impl {
   struct Block {
     const ops::TrainBlock* spec;
     memory::dims out;
-    memory act;  // the block's output, in its primitive's layout
+    memory act;  // the block's output, in its primitive's layout (over grads[0]: relu_at_pool)
+    bool relu_at_pool = false;  // its ReLU's gradient taken at the pool above (relu_bwd there)
+    // Which of grads[] holds the gradient of the block's output, and of its conv's output (in
+    // place where relu_at_pool; a pool: its output's, the ReLU below taken). The input's
+    // gradient goes to the other one.
+    int dout = 0, dconv = 0;
     // conv block
     dnnl::convolution_forward conv;
     dnnl::convolution_backward_data conv_bwd_data;  // none for the first block
@@ -78,7 +88,7 @@ struct TrainPlan::Impl {
     memory::desc dconv_w_d, dconv_d_d, dsrc_d;  // gradient layouts the primitives want
     dnnl::reorder dconv_to_w, dconv_to_d, dsrc_to_below;     // where they disagree (rare)
     memory conv_out;                  // kept for the batch norm's backward
-    dnnl::eltwise_backward relu_bwd;  // without a batch norm
+    dnnl::eltwise_backward relu_bwd;  // conv block without a batch norm; pool: the block below's
     dnnl::batch_normalization_forward bn;
     dnnl::batch_normalization_backward bn_bwd;
     memory gamma, beta, mean, var, dgamma, dbeta;
@@ -100,16 +110,26 @@ struct TrainPlan::Impl {
   memory conform_dconv, conform_dsrc;
 };
 
-TrainPlan::TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in, std::vector<Tensor>& arena)
+TrainPlan::TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in, std::span<const std::size_t> taps,
+                     std::vector<Tensor>& arena)
     : impl_(std::make_unique<Impl>()) {
   Impl& p = *impl_;
   Slots slots{arena};
   memory::dims d(in.dims().begin(), in.dims().end());
   p.input = user(d);
   memory cur = p.input;
-  std::size_t most = 0, conform_dconv = 0, conform_dsrc = 0;
+  std::size_t conform_dconv = 0, conform_dsrc = 0;
   auto log = [&](const char* op, const memory::dims& a, const memory::dims& b, const std::string& impl) {
     log_kernel(key_of(op, {a, b}), impl);
+  };
+  // The ReLU's gradient from its output (positive exactly where its input was), in place.
+  auto relu_bwd_from = [&](const memory::desc& d, const memory::dims& dims) {
+    const auto alg = algorithm::eltwise_relu_use_dst_for_bwd;
+    const dnnl::eltwise_backward::primitive_desc epd(
+        dnnl::eltwise_backward::desc(alg, d, d, 0.f, 0.f), ctx().eng,
+        dnnl::eltwise_forward::primitive_desc(dnnl::eltwise_forward::desc(prop_kind::forward_training, alg, d, 0.f, 0.f), ctx().eng));
+    log("train_relu_bwd", dims, {}, epd.impl_info_str());
+    return dnnl::eltwise_backward(epd);
   };
   p.blocks.resize(blocks.size());
   for (std::size_t i = 0; i < blocks.size(); ++i) {
@@ -131,7 +151,7 @@ TrainPlan::TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in
       b.pool_ws = slots.make(pd.workspace_desc());
       b.pool_src = cur;
       b.act = slots.make(pd.dst_desc());
-      most = std::max({most, cur.get_desc().get_size(), pd.dst_desc().get_size()});
+      if (i > 0 && p.blocks[i - 1].relu_at_pool) b.relu_bwd = relu_bwd_from(pd.dst_desc(), b.out);
     } else {
       const ops::TrainBlock& s = *b.spec;
       const memory::dims wd = dims_of(*s.weight);
@@ -187,25 +207,35 @@ TrainPlan::TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in
         b.bn_bwd = dnnl::batch_normalization_backward(bbpd);
         b.bn_ws = slots.make(bpd.workspace_desc());
         for (memory* m : {&b.gamma, &b.beta, &b.mean, &b.var, &b.dgamma, &b.dbeta}) *m = user({wd[0]});
-      } else {  // the ReLU's gradient from its output: positive exactly where its input was
-        const auto alg = algorithm::eltwise_relu_use_dst_for_bwd;
-        const dnnl::eltwise_backward::primitive_desc epd(
-            dnnl::eltwise_backward::desc(alg, pd.dst_desc(), pd.dst_desc(), 0.f, 0.f), ctx().eng,
-            dnnl::eltwise_forward::primitive_desc(dnnl::eltwise_forward::desc(prop_kind::forward_training, alg, pd.dst_desc(), 0.f, 0.f),
-                                                  ctx().eng));
-        log("train_relu_bwd", b.out, {}, epd.impl_info_str());
-        b.relu_bwd = dnnl::eltwise_backward(epd);
+      } else {
+        b.relu_at_pool = i + 1 < blocks.size() && blocks[i + 1].is_pool() && std::find(taps.begin(), taps.end(), i) == taps.end();
+        if (!b.relu_at_pool) b.relu_bwd = relu_bwd_from(pd.dst_desc(), b.out);
       }
-      b.act = slots.make(pd.dst_desc());
+      b.act = b.relu_at_pool ? memory(pd.dst_desc(), ctx().eng, DNNL_MEMORY_NONE) : slots.make(pd.dst_desc());
       for (const memory::desc& g : {b.dconv_w_d, b.dconv_d_d})
         if (!g.is_zero() && g != pd.dst_desc()) conform_dconv = std::max(conform_dconv, g.get_size());
-      most = std::max({most, pd.dst_desc().get_size(), cur.get_desc().get_size()});
     }
     cur = b.act;
     d = b.out;
   }
   auto flat = [](std::size_t bytes) { return memory::desc({static_cast<memory::dim>(bytes / sizeof(float))}, dt::f32, tag::a); };
-  for (memory& g : p.grads) g = slots.make(flat(most));
+  // Backward from the top tap down, each gradient in the buffer the one it comes from is not
+  // in. An untapped output forward writes into a gradient buffer goes where its gradient
+  // will be (above the top tap: grads[0]), so each buffer is as large as its largest gradient.
+  for (std::size_t i = taps.back() + 1; i-- > 0;) {
+    Impl::Block& b = p.blocks[i];
+    b.dconv = b.spec->is_pool() || b.relu_at_pool ? b.dout : 1 - b.dout;
+    if (i > 0) p.blocks[i - 1].dout = 1 - b.dconv;
+  }
+  std::size_t most[2] = {0, 0};
+  for (std::size_t i = 0; i < p.blocks.size(); ++i) {
+    const Impl::Block& b = p.blocks[i];
+    if (i <= taps.back() || b.relu_at_pool)
+      for (int k : {b.dout, b.dconv}) most[k] = std::max(most[k], b.act.get_desc().get_size());
+  }
+  for (int k : {0, 1}) p.grads[k] = slots.make(flat(most[k]));
+  for (Impl::Block& b : p.blocks)  // the pool above holds a handle to the same memory
+    if (b.relu_at_pool) b.act.set_data_handle(p.grads[b.dout].get_data_handle());
   if (conform_dconv > 0) p.conform_dconv = slots.make(flat(conform_dconv));
   if (conform_dsrc > 0) p.conform_dsrc = slots.make(flat(conform_dsrc));
   ctx().strm.wait();
@@ -263,7 +293,6 @@ void TrainPlan::forward(const Tensor& x, std::span<const std::size_t> taps, std:
 void TrainPlan::backward(std::span<const std::size_t> taps, std::span<const Tensor> grads) {
   Impl& p = *impl_;
   dnnl::stream& s = ctx().strm;
-  int cur = 0;  // the ping-pong buffer holding the gradient of the current block's output
   auto grad = [&](int k, const memory::desc& d) { return memory(d, ctx().eng, p.grads[k].get_data_handle()); };
   // The conv's output gradient as a backward convolution wants it: itself, or a copy.
   auto as = [&](const memory& g, dnnl::reorder& change, const memory::desc& want) {
@@ -277,7 +306,7 @@ void TrainPlan::backward(std::span<const std::size_t> taps, std::span<const Tens
     Impl::Block& b = p.blocks[i];
     if (next > 0 && taps[next - 1] == i) {  // the loss's gradient enters here
       --next;
-      memory g = grad(cur, b.act.get_desc());
+      memory g = grad(b.dout, b.act.get_desc());
       b.tap_user.set_data_handle(const_cast<float*>(grads[next].data()));
       if (next + 1 == taps.size()) {
         if (!b.grad_in) b.grad_in = dnnl::reorder(b.tap_user, g);
@@ -296,14 +325,13 @@ void TrainPlan::backward(std::span<const std::size_t> taps, std::span<const Tens
     const bool below = i > 0;  // a gradient to pass down (never the input's)
     if (b.spec->is_pool()) {
       if (!below) break;
-      b.pool_bwd.execute(s, {{DNNL_ARG_DIFF_DST, grad(cur, b.act.get_desc())},
-                             {DNNL_ARG_WORKSPACE, b.pool_ws},
-                             {DNNL_ARG_DIFF_SRC, grad(1 - cur, b.pool_src.get_desc())}});
-      cur = 1 - cur;
+      const memory g = grad(b.dout, b.act.get_desc());
+      if (b.relu_bwd) b.relu_bwd.execute(s, {{DNNL_ARG_DST, b.act}, {DNNL_ARG_DIFF_DST, g}, {DNNL_ARG_DIFF_SRC, g}});
+      b.pool_bwd.execute(s, {{DNNL_ARG_DIFF_DST, g}, {DNNL_ARG_WORKSPACE, b.pool_ws}, {DNNL_ARG_DIFF_SRC, grad(1 - b.dout, b.pool_src.get_desc())}});
       continue;
     }
     const ops::TrainBlock& t = *b.spec;
-    const memory dact = grad(cur, b.act.get_desc()), dconv = grad(1 - cur, b.act.get_desc());  // the conv's output: the block's layout
+    const memory dact = grad(b.dout, b.act.get_desc()), dconv = grad(b.dconv, b.act.get_desc());  // the conv's output: the block's layout
     if (t.has_bn()) {
       bind(b.dgamma, t.gamma_grad);
       bind(b.dbeta, t.beta_grad);
@@ -317,7 +345,7 @@ void TrainPlan::backward(std::span<const std::size_t> taps, std::span<const Tens
                            {DNNL_ARG_DIFF_SRC, dconv},
                            {DNNL_ARG_DIFF_SCALE, b.dgamma},
                            {DNNL_ARG_DIFF_SHIFT, b.dbeta}});
-    } else {
+    } else if (b.relu_bwd) {
       b.relu_bwd.execute(s, {{DNNL_ARG_DST, b.act}, {DNNL_ARG_DIFF_DST, dact}, {DNNL_ARG_DIFF_SRC, dconv}});
     }
     b.src_w.run();
@@ -332,7 +360,7 @@ void TrainPlan::backward(std::span<const std::size_t> taps, std::span<const Tens
     if (b.dw_to_user) b.dw_to_user.execute(s, b.dw_blocked, b.dw_user);
     if (!below) break;
     b.w_conv_bwd_data.run();
-    const memory dsrc = grad(cur, p.blocks[i - 1].act.get_desc());
+    const memory dsrc = grad(1 - b.dconv, p.blocks[i - 1].act.get_desc());
     // In the layout below, or in its own and then changed
     const memory into = b.dsrc_to_below ? memory(b.dsrc_d, ctx().eng, p.conform_dsrc.get_data_handle()) : dsrc;
     b.conv_bwd_data.execute(
