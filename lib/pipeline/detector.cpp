@@ -125,19 +125,6 @@ std::vector<Tensor> Detector::teacher_maps(const Tensor& gray, const std::vector
   return maps;
 }
 
-void Detector::teacher_maps_in_parts(const Tensor& gray, const std::vector<int>& layers, std::vector<Tensor>& maps) {
-  const Index n = gray.dim(0);
-  maps.resize(layers.size());
-  for (Index b = 0; b < n; b += kLeanBatch) {
-    const Index e = std::min(n, b + kLeanBatch);
-    const std::vector<Tensor> part = teacher_maps(gray.slice(b, e), layers);
-    for (std::size_t c = 0; c < part.size(); ++c) {
-      fit_shape(maps[c], part[c].shape().with_batch(n));
-      maps[c].slice(b, e).copy_from(part[c]);
-    }
-  }
-}
-
 std::vector<Tensor> Detector::teacher_module_maps(const Tensor& gray, const std::vector<int>& layers) {
   reopen_released_teacher();
   teacher_.net->forward(teacher_input(gray));
@@ -257,7 +244,7 @@ std::vector<double> Detector::layer_terms(const Tensor& raw_cells, bool tta, con
         t.resize(maps.size());
         for (std::size_t c = 0; c < maps.size(); ++c) maps[c].unpack(b, e, t[c]);
       } else {
-        teacher_maps_in_parts(gray, distill_.score_layers, t);
+        t = teacher_maps(gray, distill_.score_layers);
       }
       const std::vector<Tensor> s = student_maps(gray, distill_.score_layers);
       method::anomaly_scores(s, t, distill_.lambda, std::span<double>(scores).first(static_cast<std::size_t>(e - b)), &rows);

@@ -4,10 +4,14 @@
 // gradients stay in the layouts these pick; a layout change is planned only where two
 // primitives disagree. Every kernel is logged (ops::onednn_kernels_used).
 //
-// Memory: a conv block whose ReLU output only feeds a max-pool (not tapped) keeps no output.
-// The pool's backward sends each gradient to its window's winner, where the ReLU's output is
-// the pool's, so the ReLU's gradient is taken on the pool's output gradient, from the pool's
-// output: the same numbers. The conv writes into a gradient buffer, idle during forward.
+// Memory: untapped conv-block outputs are not kept where backward can do without them; they
+// are written into the gradient buffer their gradient will take, idle during forward.
+// - A ReLU output that only feeds a max-pool: the pool's backward sends each gradient to its
+//   window's winner, where the ReLU's output is the pool's, so the ReLU's gradient is taken on
+//   the pool's output gradient, from the pool's output: the same numbers.
+// - A batch norm's output that feeds a conv, whose weight gradient reads it: made again from
+//   the kept conv output and batch statistics just before it is read (inference-mode batch
+//   norm: the same bits as training mode's output on avx512_core, checked once by memcmp).
 #include <algorithm>
 #include <string>
 
@@ -69,8 +73,10 @@ struct TrainPlan::Impl {
   struct Block {
     const ops::TrainBlock* spec;
     memory::dims out;
-    memory act;  // the block's output, in its primitive's layout (over grads[0]: relu_at_pool)
+    memory act;  // the block's output, in its primitive's layout (over grads[dout]: in_grads)
+    bool in_grads = false;      // the output not kept: relu_at_pool, or bn_again
     bool relu_at_pool = false;  // its ReLU's gradient taken at the pool above (relu_bwd there)
+    dnnl::batch_normalization_forward bn_again;  // remakes the output for the conv above
     // Which of grads[] holds the gradient of the block's output, and of its conv's output (in
     // place where relu_at_pool; a pool: its output's, the ReLU below taken). The input's
     // gradient goes to the other one.
@@ -194,6 +200,7 @@ TrainPlan::TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in
         b.dsrc_to_below = change(b.dsrc_d, cur.get_desc());
         if (b.dsrc_to_below) conform_dsrc = std::max(conform_dsrc, b.dsrc_d.get_size());
       }
+      const bool tapped = std::find(taps.begin(), taps.end(), i) != taps.end();
       if (s.has_bn()) {
         b.conv_out = slots.make(pd.dst_desc());
         const dnnl::batch_normalization_forward::primitive_desc bpd(
@@ -207,11 +214,21 @@ TrainPlan::TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in
         b.bn_bwd = dnnl::batch_normalization_backward(bbpd);
         b.bn_ws = slots.make(bpd.workspace_desc());
         for (memory* m : {&b.gamma, &b.beta, &b.mean, &b.var, &b.dgamma, &b.dbeta}) *m = user({wd[0]});
+        // Below the top tap only: the walk below gives it a buffer of its own in forward.
+        if (!tapped && i < taps.back() && !blocks[i + 1].is_pool()) {
+          const dnnl::batch_normalization_forward::primitive_desc again(
+              dnnl::batch_normalization_forward::desc(prop_kind::forward_inference, pd.dst_desc(), s.eps,
+                                                      kBnFlags | nf::use_global_stats),
+              ctx().eng);
+          log("train_batchnorm_relu_again", b.out, {}, again.impl_info_str());
+          b.bn_again = dnnl::batch_normalization_forward(again);
+        }
       } else {
-        b.relu_at_pool = i + 1 < blocks.size() && blocks[i + 1].is_pool() && std::find(taps.begin(), taps.end(), i) == taps.end();
+        b.relu_at_pool = !tapped && i + 1 < blocks.size() && blocks[i + 1].is_pool();
         if (!b.relu_at_pool) b.relu_bwd = relu_bwd_from(pd.dst_desc(), b.out);
       }
-      b.act = b.relu_at_pool ? memory(pd.dst_desc(), ctx().eng, DNNL_MEMORY_NONE) : slots.make(pd.dst_desc());
+      b.in_grads = b.relu_at_pool || b.bn_again;
+      b.act = b.in_grads ? memory(pd.dst_desc(), ctx().eng, DNNL_MEMORY_NONE) : slots.make(pd.dst_desc());
       for (const memory::desc& g : {b.dconv_w_d, b.dconv_d_d})
         if (!g.is_zero() && g != pd.dst_desc()) conform_dconv = std::max(conform_dconv, g.get_size());
     }
@@ -230,12 +247,12 @@ TrainPlan::TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in
   std::size_t most[2] = {0, 0};
   for (std::size_t i = 0; i < p.blocks.size(); ++i) {
     const Impl::Block& b = p.blocks[i];
-    if (i <= taps.back() || b.relu_at_pool)
+    if (i <= taps.back() || b.in_grads)
       for (int k : {b.dout, b.dconv}) most[k] = std::max(most[k], b.act.get_desc().get_size());
   }
   for (int k : {0, 1}) p.grads[k] = slots.make(flat(most[k]));
-  for (Impl::Block& b : p.blocks)  // the pool above holds a handle to the same memory
-    if (b.relu_at_pool) b.act.set_data_handle(p.grads[b.dout].get_data_handle());
+  for (Impl::Block& b : p.blocks)  // the block above holds a handle to the same memory
+    if (b.in_grads) b.act.set_data_handle(p.grads[b.dout].get_data_handle());
   if (conform_dconv > 0) p.conform_dconv = slots.make(flat(conform_dconv));
   if (conform_dsrc > 0) p.conform_dsrc = slots.make(flat(conform_dsrc));
   ctx().strm.wait();
@@ -347,6 +364,15 @@ void TrainPlan::backward(std::span<const std::size_t> taps, std::span<const Tens
                            {DNNL_ARG_DIFF_SHIFT, b.dbeta}});
     } else if (b.relu_bwd) {
       b.relu_bwd.execute(s, {{DNNL_ARG_DST, b.act}, {DNNL_ARG_DIFF_DST, dact}, {DNNL_ARG_DIFF_SRC, dconv}});
+    }
+    if (i > 0 && p.blocks[i - 1].bn_again) {  // into the buffer the input's gradient goes to next
+      Impl::Block& u = p.blocks[i - 1];
+      u.bn_again.execute(s, {{DNNL_ARG_SRC, u.conv_out},
+                             {DNNL_ARG_SCALE, u.gamma},
+                             {DNNL_ARG_SHIFT, u.beta},
+                             {DNNL_ARG_MEAN, u.mean},
+                             {DNNL_ARG_VARIANCE, u.var},
+                             {DNNL_ARG_DST, u.act}});
     }
     b.src_w.run();
     bind(b.dw_user, t.weight_grad);
