@@ -79,13 +79,13 @@ void set_num_threads(int n) {
 int num_threads() { return omp_get_max_threads(); }
 
 void set_deterministic(bool on) { deterministic_slot() = on; }
+bool deterministic() { return deterministic_slot(); }
 
 void return_free_heap() {
 #if defined(__GLIBC__)
   ::malloc_trim(0);
 #endif
 }
-bool deterministic() { return deterministic_slot(); }
 
 std::string version_string() { return MORPHOKD_VERSION; }
 
