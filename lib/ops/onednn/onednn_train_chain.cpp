@@ -74,9 +74,9 @@ struct TrainPlan::Impl {
     const ops::TrainBlock* spec;
     memory::dims out;
     memory act;  // the block's output, in its primitive's layout (over grads[dout]: in_grads)
-    bool in_grads = false;      // the output not kept: relu_at_pool, or bn_again
     bool relu_at_pool = false;  // its ReLU's gradient taken at the pool above (relu_bwd there)
     dnnl::batch_normalization_forward bn_again;  // remakes the output for the conv above
+    bool in_grads() const { return relu_at_pool || bn_again; }  // the output not kept
     // Which of grads[] holds the gradient of the block's output, and of its conv's output (in
     // place where relu_at_pool; a pool: its output's, the ReLU below taken). The input's
     // gradient goes to the other one.
@@ -227,8 +227,7 @@ TrainPlan::TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in
         b.relu_at_pool = !tapped && i + 1 < blocks.size() && blocks[i + 1].is_pool();
         if (!b.relu_at_pool) b.relu_bwd = relu_bwd_from(pd.dst_desc(), b.out);
       }
-      b.in_grads = b.relu_at_pool || b.bn_again;
-      b.act = b.in_grads ? memory(pd.dst_desc(), ctx().eng, DNNL_MEMORY_NONE) : slots.make(pd.dst_desc());
+      b.act = b.in_grads() ? memory(pd.dst_desc(), ctx().eng, DNNL_MEMORY_NONE) : slots.make(pd.dst_desc());
       for (const memory::desc& g : {b.dconv_w_d, b.dconv_d_d})
         if (!g.is_zero() && g != pd.dst_desc()) conform_dconv = std::max(conform_dconv, g.get_size());
     }
@@ -247,12 +246,12 @@ TrainPlan::TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in
   std::size_t most[2] = {0, 0};
   for (std::size_t i = 0; i < p.blocks.size(); ++i) {
     const Impl::Block& b = p.blocks[i];
-    if (i <= taps.back() || b.in_grads)
+    if (i <= taps.back() || b.in_grads())
       for (int k : {b.dout, b.dconv}) most[k] = std::max(most[k], b.act.get_desc().get_size());
   }
   for (int k : {0, 1}) p.grads[k] = slots.make(flat(most[k]));
   for (Impl::Block& b : p.blocks)  // the block above holds a handle to the same memory
-    if (b.in_grads) b.act.set_data_handle(p.grads[b.dout].get_data_handle());
+    if (b.in_grads()) b.act.set_data_handle(p.grads[b.dout].get_data_handle());
   if (conform_dconv > 0) p.conform_dconv = slots.make(flat(conform_dconv));
   if (conform_dsrc > 0) p.conform_dsrc = slots.make(flat(conform_dsrc));
   ctx().strm.wait();
