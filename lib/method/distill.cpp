@@ -46,23 +46,15 @@ void distance_gradients(const std::vector<Tensor>& s, const std::vector<Tensor>&
   const Shape per_image{s[0].dim(0)};
   fit_shape(grads.dcos, per_image);
   fit_shape(grads.dmse, per_image);
-  Index largest = 0;
-  for (const Tensor& m : s) largest = std::max(largest, m.numel());
-  fit_capacity(grads.value, largest);
   grads.ds.resize(s.size());
   grads.dt.resize(teacher_too ? s.size() : 0);
   for (std::size_t c = 0; c < s.size(); ++c) {
     const float w = layer_weights.empty() ? 1.0f : static_cast<float>(layer_weights[c]);
     grads.dcos.fill(-w / divisor);           // d w (1 - cos) / d cos
     grads.dmse.fill(w * lambda / divisor);   // d w lambda mse / d mse
-    Tensor value = Tensor::wrap(grads.value.data(), s[c].shape());
-    for (int side = 0; side < (teacher_too ? 2 : 1); ++side) {
-      Tensor& g = side == 0 ? grads.ds[c] : grads.dt[c];
-      fit_shape(g, s[c].shape());
-      ops::cosine_backward(s[c], t[c], grads.dcos, side == 0 ? &g : nullptr, side == 1 ? &g : nullptr);
-      ops::mse_backward(s[c], t[c], grads.dmse, side == 0 ? &value : nullptr, side == 1 ? &value : nullptr);
-      g.add_from(value);
-    }
+    fit_shape(grads.ds[c], s[c].shape());
+    if (teacher_too) fit_shape(grads.dt[c], s[c].shape());
+    ops::distance_backward(s[c], t[c], grads.dcos, grads.dmse, &grads.ds[c], teacher_too ? &grads.dt[c] : nullptr);
   }
 }
 
@@ -74,8 +66,7 @@ LossTerms distill_loss(const std::vector<Tensor>& s, const std::vector<Tensor>& 
   std::vector<double> rows(static_cast<std::size_t>(b) * 3, 0.0);  // [b, direction value count]
   Tensor cos = Tensor::empty({b}), mse = Tensor::empty({b});
   for (std::size_t c = 0; c < s.size(); ++c) {
-    ops::cosine_forward(s[c], t[c], cos);
-    ops::mse_forward(s[c], t[c], mse);
+    ops::distance_forward(s[c], t[c], cos, mse);
     for (Index i = 0; i < b; ++i) {
       rows[static_cast<std::size_t>(i) * 3] += 1.0 - cos.data()[i];
       rows[static_cast<std::size_t>(i) * 3 + 1] += mse.data()[i];
@@ -103,8 +94,7 @@ void anomaly_scores(const std::vector<Tensor>& s, const std::vector<Tensor>& t, 
   if (per_layer) per_layer->assign(static_cast<std::size_t>(b) * layers, 0.0);
   std::fill(scores.begin(), scores.end(), 0.0);
   for (std::size_t c = 0; c < layers; ++c) {
-    ops::cosine_forward(s[c], t[c], cos);
-    ops::mse_forward(s[c], t[c], mse);
+    ops::distance_forward(s[c], t[c], cos, mse);
     for (Index i = 0; i < b; ++i) {
       const double d = (1.0 - cos.data()[i]) + static_cast<double>(lambda) * mse.data()[i];
       scores[static_cast<std::size_t>(i)] += d;

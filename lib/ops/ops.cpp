@@ -87,14 +87,13 @@ std::string_view op_name(Op op) {
     case Op::linear: return "linear";
     case Op::global_avg_pool: return "global_avg_pool";
     case Op::softmax_cross_entropy: return "softmax_cross_entropy";
-    case Op::cosine: return "cosine";
-    case Op::mse: return "mse";
+    case Op::distance: return "distance";
     case Op::kCount: break;
   }
   return "?";
 }
 
-bool op_uses_onednn(Op op) { return MORPHOKD_HAS_ONEDNN && op != Op::cosine && op != Op::mse && op != Op::maxpool2x2; }
+bool op_uses_onednn(Op op) { return MORPHOKD_HAS_ONEDNN && op != Op::distance && op != Op::maxpool2x2; }
 
 void check_winograd_threads() {
   check(num_threads() < kWinogradChunk, "Winograd convolutions (precision fp32-winograd) run on at most " +
@@ -264,36 +263,22 @@ void softmax_cross_entropy_backward(const Tensor& probs, std::span<const std::in
   ref::softmax_cross_entropy_backward(probs.dim(0), probs.dim(1), probs.data(), labels.data(), dloss, dlogits.data());
 }
 
-void cosine_forward(const Tensor& a, const Tensor& b, Tensor& y) {
-  const auto [n, d] = pair_dims(a, b, "cosine_forward");
-  check_shape(y, {n}, "cosine_forward output");
-  need_contiguous({&a, &b, &y}, "cosine_forward");
-  ref::cosine_forward(n, d, a.data(), b.data(), y.data());
+void distance_forward(const Tensor& a, const Tensor& b, Tensor& cos, Tensor& mse) {
+  const auto [n, d] = pair_dims(a, b, "distance_forward");
+  check_shape(cos, {n}, "distance_forward cosine");
+  check_shape(mse, {n}, "distance_forward mse");
+  need_contiguous({&a, &b, &cos, &mse}, "distance_forward");
+  ref::distance_forward(n, d, a.data(), b.data(), cos.data(), mse.data());
 }
 
-void cosine_backward(const Tensor& a, const Tensor& b, const Tensor& dy, Tensor* da, Tensor* db) {
-  const auto [n, d] = pair_dims(a, b, "cosine_backward");
-  check_shape(dy, {n}, "cosine_backward output gradient");
-  if (da) check_shape(*da, a.shape(), "cosine_backward gradient of a");
-  if (db) check_shape(*db, a.shape(), "cosine_backward gradient of b");
-  need_contiguous({&a, &b, &dy, da, db}, "cosine_backward");
-  ref::cosine_backward(n, d, a.data(), b.data(), dy.data(), ptr(da), ptr(db));
-}
-
-void mse_forward(const Tensor& a, const Tensor& b, Tensor& y) {
-  const auto [n, d] = pair_dims(a, b, "mse_forward");
-  check_shape(y, {n}, "mse_forward output");
-  need_contiguous({&a, &b, &y}, "mse_forward");
-  ref::mse_forward(n, d, a.data(), b.data(), y.data());
-}
-
-void mse_backward(const Tensor& a, const Tensor& b, const Tensor& dy, Tensor* da, Tensor* db) {
-  const auto [n, d] = pair_dims(a, b, "mse_backward");
-  check_shape(dy, {n}, "mse_backward output gradient");
-  if (da) check_shape(*da, a.shape(), "mse_backward gradient of a");
-  if (db) check_shape(*db, a.shape(), "mse_backward gradient of b");
-  need_contiguous({&a, &b, &dy, da, db}, "mse_backward");
-  ref::mse_backward(n, d, a.data(), b.data(), dy.data(), ptr(da), ptr(db));
+void distance_backward(const Tensor& a, const Tensor& b, const Tensor& dcos, const Tensor& dmse, Tensor* da, Tensor* db) {
+  const auto [n, d] = pair_dims(a, b, "distance_backward");
+  check_shape(dcos, {n}, "distance_backward cosine gradient");
+  check_shape(dmse, {n}, "distance_backward mse gradient");
+  if (da) check_shape(*da, a.shape(), "distance_backward gradient of a");
+  if (db) check_shape(*db, a.shape(), "distance_backward gradient of b");
+  need_contiguous({&a, &b, &dcos, &dmse, da, db}, "distance_backward");
+  ref::distance_backward(n, d, a.data(), b.data(), dcos.data(), dmse.data(), ptr(da), ptr(db));
 }
 
 void release_scratch() {

@@ -180,28 +180,15 @@ OpCase softmax_ce(Index n, Index k) {
   return c;
 }
 
-// cosine and MSE share their shape plumbing; `which` picks the kernels.
-template <bool kCosine>
-OpCase pairwise(const Shape& s) {
+OpCase distance(const Shape& s) {
   const Index n = s[0], d = s.numel() / s[0];
-  OpCase c{kCosine ? ops::Op::cosine : ops::Op::mse, std::string(kCosine ? "cosine " : "mse ") + s.str(), {s, s},
-           {K::uniform, K::uniform}, {true, true}, {{n}}};
-  c.fwd_d = [n, d](auto& in, auto& out) {
-    if constexpr (kCosine) ref::cosine_forward(n, d, in[0], in[1], out[0]);
-    else ref::mse_forward(n, d, in[0], in[1], out[0]);
-  };
+  OpCase c{ops::Op::distance, "distance " + s.str(), {s, s}, {K::uniform, K::uniform}, {true, true}, {{n}, {n}}};
+  c.fwd_d = [n, d](auto& in, auto& out) { ref::distance_forward(n, d, in[0], in[1], out[0], out[1]); };
   c.bwd_d = [n, d](auto& in, auto&, auto& dout, auto& din) {
-    if constexpr (kCosine) ref::cosine_backward(n, d, in[0], in[1], dout[0], din[0], din[1]);
-    else ref::mse_backward(n, d, in[0], in[1], dout[0], din[0], din[1]);
+    ref::distance_backward(n, d, in[0], in[1], dout[0], dout[1], din[0], din[1]);
   };
-  c.fwd_f = [](auto& in, auto& out) {
-    if constexpr (kCosine) ops::cosine_forward(in[0], in[1], out[0]);
-    else ops::mse_forward(in[0], in[1], out[0]);
-  };
-  c.bwd_f = [](auto& in, auto&, auto& dout, auto& din) {
-    if constexpr (kCosine) ops::cosine_backward(in[0], in[1], dout[0], &din[0], &din[1]);
-    else ops::mse_backward(in[0], in[1], dout[0], &din[0], &din[1]);
-  };
+  c.fwd_f = [](auto& in, auto& out) { ops::distance_forward(in[0], in[1], out[0], out[1]); };
+  c.bwd_f = [](auto& in, auto&, auto& dout, auto& din) { ops::distance_backward(in[0], in[1], dout[0], dout[1], &din[0], &din[1]); };
   return c;
 }
 
@@ -218,8 +205,7 @@ std::vector<OpCase> all_op_cases() {
       linear(3, 7, 5, true), linear(1, 16, 10, false), linear(5, 1, 3, true), linear(64, 33, 10, true),
       gap(2, 3, 4, 5), gap(1, 8, 1, 1), gap(3, 2, 7, 7),
       softmax_ce(4, 10), softmax_ce(1, 3), softmax_ce(7, 2),
-      pairwise<true>({3, 20}), pairwise<true>({1, 5}), pairwise<true>({4, 3, 5, 7}), pairwise<true>({2, 257}),
-      pairwise<false>({3, 20}), pairwise<false>({1, 5}), pairwise<false>({4, 3, 5, 7}), pairwise<false>({2, 257}),
+      distance({3, 20}), distance({1, 5}), distance({4, 3, 5, 7}), distance({2, 257}),
   };
 }
 

@@ -98,9 +98,9 @@ BOOST_AUTO_TEST_CASE(distill_loss_value_and_gradient) {
   // Buffers planned by the first call: a second call with the same shapes writes into them.
   method::DistanceGrads scratch;
   method::distill_loss(s, t, lambda, scratch);
-  const float* planned[] = {scratch.ds[0].data(), scratch.ds[1].data(), scratch.value.data()};
+  const float* planned[] = {scratch.ds[0].data(), scratch.ds[1].data(), scratch.dcos.data()};
   method::distill_loss(s, t, lambda, scratch);
-  BOOST_TEST((planned[0] == scratch.ds[0].data() && planned[1] == scratch.ds[1].data() && planned[2] == scratch.value.data()));
+  BOOST_TEST((planned[0] == scratch.ds[0].data() && planned[1] == scratch.ds[1].data() && planned[2] == scratch.dcos.data()));
   for (std::size_t c = 0; c < s.size(); ++c)
     for (Index i = 0; i < s[c].numel(); i += 3) {
       const float keep = s[c].data()[i];

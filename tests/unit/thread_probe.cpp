@@ -126,19 +126,13 @@ std::vector<std::pair<std::string, Workload>> workloads(ops::Op op) {
                  ops::softmax_cross_entropy_backward(p, labels, 1.0f, dz);
                  return std::vector<Tensor>{p, dz, loss};
                }}};
-    case ops::Op::cosine:
-    case ops::Op::mse:
-      return {{std::string(ops::op_name(op)) + " " + act.str(), [=] {
-                 const Tensor a = input(act, 21), b = input(act, 22), dy = input({64}, 23);
-                 Tensor y = like({64}), da = like(act), db = like(act);
-                 if (op == ops::Op::cosine) {
-                   ops::cosine_forward(a, b, y);
-                   ops::cosine_backward(a, b, dy, &da, &db);
-                 } else {
-                   ops::mse_forward(a, b, y);
-                   ops::mse_backward(a, b, dy, &da, &db);
-                 }
-                 return std::vector<Tensor>{y, da, db};
+    case ops::Op::distance:
+      return {{"distance " + act.str(), [=] {
+                 const Tensor a = input(act, 21), b = input(act, 22), dcos = input({64}, 23), dmse = input({64}, 24);
+                 Tensor cos = like({64}), mse = like({64}), da = like(act), db = like(act);
+                 ops::distance_forward(a, b, cos, mse);
+                 ops::distance_backward(a, b, dcos, dmse, &da, &db);
+                 return std::vector<Tensor>{cos, mse, da, db};
                }}};
     case ops::Op::kCount: break;
   }

@@ -31,7 +31,6 @@ struct LossTerms {
 struct DistanceGrads {
   std::vector<Tensor> ds, dt;  // per layer [B, C, H, W]: d/d student maps, d/d teacher maps
   Tensor dcos, dmse;           // [B]: d/d cos and d/d mse of one layer
-  Tensor value;                // [largest layer's size]: one layer's value-term gradient, before it is added
 };
 
 // Loss and, in the same pass, its gradient with respect to each student map (grads.ds,

@@ -11,7 +11,7 @@
 // oneDNN reductions follow the thread count to the reference kernels: both batch-norm
 // backwards, batch-norm training forward, and linear. conv2d's weight gradient keeps the
 // reference kernel's fixed order but multiplies with oneDNN's sgemm, one thread per product.
-// Ops that oneDNN has no primitive for (cosine, MSE, softmax cross-entropy's loss) run the
+// Ops that oneDNN has no primitive for (distance, softmax cross-entropy's loss) run the
 // same loop on both backends, and so does max-pool on our NCHW buffers: oneDNN's
 // plain-layout pooling (simple_nchw) measured 10x slower than our OpenMP loop (its blocked
 // pooling serves the inference chain). op_uses_onednn() says which.
@@ -39,8 +39,7 @@ enum class Op {
   linear,
   global_avg_pool,
   softmax_cross_entropy,
-  cosine,
-  mse,
+  distance,
   kCount
 };
 std::string_view op_name(Op op);
@@ -119,13 +118,13 @@ double softmax_cross_entropy_forward(const Tensor& logits, std::span<const std::
 void softmax_cross_entropy_backward(const Tensor& probs, std::span<const std::int64_t> labels, float dloss,
                                     Tensor& dlogits);
 
-// ---- distillation pieces: per sample, over the flattened map of each sample -------------
-// a, b [N, ...] -> y [N]: cosine a.b / (max(|a|, 1e-8) max(|b|, 1e-8)), PyTorch's eps
-void cosine_forward(const Tensor& a, const Tensor& b, Tensor& y);
-void cosine_backward(const Tensor& a, const Tensor& b, const Tensor& dy, Tensor* da, Tensor* db);
-// a, b [N, ...] -> y [N]: mean((a - b)^2) over the sample's elements
-void mse_forward(const Tensor& a, const Tensor& b, Tensor& y);
-void mse_backward(const Tensor& a, const Tensor& b, const Tensor& dy, Tensor* da, Tensor* db);
+// ---- distance, the distillation piece: per sample, over its flattened map ---------------
+// a, b [N, ...] -> cos [N]: a.b / (max(|a|, 1e-8) max(|b|, 1e-8)), PyTorch's eps, and
+// mse [N]: mean((a - b)^2). One op, since the loss and the score always take both: each pass
+// over the maps serves the two (the maps are tens of MB a batch).
+void distance_forward(const Tensor& a, const Tensor& b, Tensor& cos, Tensor& mse);
+// da (db) = dcos d cos/da + dmse d mse/da
+void distance_backward(const Tensor& a, const Tensor& b, const Tensor& dcos, const Tensor& dmse, Tensor* da, Tensor* db);
 
 // The ops' shared scratch (layout changes, Winograd chunks), grown to the largest call so
 // far, back to the system until the next call needs it.

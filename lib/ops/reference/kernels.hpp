@@ -365,72 +365,56 @@ void softmax_cross_entropy_backward(Index n, Index k, const T* probs, const std:
 
 constexpr double kCosineEps = 1e-8;  // PyTorch's F.cosine_similarity default
 
-// a.b, |a|^2, |b|^2 of one sample, accumulated in double.
-struct DotNorms {
-  double ab = 0, aa = 0, bb = 0;
+// Sums over one row of a and b, each in element order, in double: a.b, |a|^2, |b|^2 for the
+// cosine and |a - b|^2 for the MSE, from one pass over the row.
+struct RowSums {
+  double ab = 0, aa = 0, bb = 0, ee = 0;
 };
 template <class T>
-DotNorms dot_norms(Index d, const T* a, const T* b) {
-  DotNorms r;
+RowSums row_sums(Index d, const T* a, const T* b, bool with_mse) {
+  RowSums r;
   for (Index j = 0; j < d; ++j) {
     const double u = a[j], v = b[j];
     r.ab += u * v;
     r.aa += u * u;
     r.bb += v * v;
+    if (with_mse) {
+      const double e = u - v;
+      r.ee += e * e;
+    }
   }
   return r;
 }
 
+// Per row: cos = a.b / (max(|a|, eps) max(|b|, eps)), mse = |a - b|^2 / d.
 template <class T>
-void cosine_forward(Index n, Index d, const T* a, const T* b, T* y) {
+void distance_forward(Index n, Index d, const T* a, const T* b, T* cos, T* mse) {
 #pragma omp parallel for schedule(static)
   for (Index i = 0; i < n; ++i) {
-    const DotNorms s = dot_norms(d, a + i * d, b + i * d);
-    y[i] = static_cast<T>(s.ab / (std::max(std::sqrt(s.aa), kCosineEps) * std::max(std::sqrt(s.bb), kCosineEps)));
+    const RowSums s = row_sums(d, a + i * d, b + i * d, true);
+    cos[i] = static_cast<T>(s.ab / (std::max(std::sqrt(s.aa), kCosineEps) * std::max(std::sqrt(s.bb), kCosineEps)));
+    mse[i] = static_cast<T>(s.ee / static_cast<double>(d));
   }
 }
 
-// d cos / da = b / (|a||b|) - cos a / |a|^2 (the second term vanishes where |a| is clamped).
+// da = dcos d cos/da + dmse d mse/da, where d cos/da = b / (|a||b|) - cos a / |a|^2 (the second
+// term vanishes where |a| is clamped) and d mse/da = 2 (a - b) / d; db likewise.
 template <class T>
-void cosine_backward(Index n, Index d, const T* a, const T* b, const T* dy, T* da, T* db) {
+void distance_backward(Index n, Index d, const T* a, const T* b, const T* dcos, const T* dmse, T* da, T* db) {
 #pragma omp parallel for schedule(static)
   for (Index i = 0; i < n; ++i) {
-    const DotNorms s = dot_norms(d, a + i * d, b + i * d);
+    const RowSums s = row_sums(d, a + i * d, b + i * d, false);
     const double na = std::sqrt(s.aa), nb = std::sqrt(s.bb);
     const double ca = std::max(na, kCosineEps), cb = std::max(nb, kCosineEps);
     const double cos = s.ab / (ca * cb);
     const double ka = na >= kCosineEps ? cos / (ca * ca) : 0.0, kb = nb >= kCosineEps ? cos / (cb * cb) : 0.0;
-    const double g = dy[i], inv = 1.0 / (ca * cb);
+    const double g = dcos[i], inv = 1.0 / (ca * cb);
+    const T gm = T(2) * dmse[i] / static_cast<T>(d);
     for (Index j = 0; j < d; ++j) {
       const double u = a[i * d + j], v = b[i * d + j];
-      if (da) da[i * d + j] = static_cast<T>(g * (v * inv - ka * u));
-      if (db) db[i * d + j] = static_cast<T>(g * (u * inv - kb * v));
-    }
-  }
-}
-
-template <class T>
-void mse_forward(Index n, Index d, const T* a, const T* b, T* y) {
-#pragma omp parallel for schedule(static)
-  for (Index i = 0; i < n; ++i) {
-    double s = 0;
-    for (Index j = 0; j < d; ++j) {
-      const double e = static_cast<double>(a[i * d + j]) - b[i * d + j];
-      s += e * e;
-    }
-    y[i] = static_cast<T>(s / static_cast<double>(d));
-  }
-}
-
-template <class T>
-void mse_backward(Index n, Index d, const T* a, const T* b, const T* dy, T* da, T* db) {
-#pragma omp parallel for schedule(static)
-  for (Index i = 0; i < n; ++i) {
-    const T g = T(2) * dy[i] / static_cast<T>(d);
-    for (Index j = 0; j < d; ++j) {
       const T e = a[i * d + j] - b[i * d + j];
-      if (da) da[i * d + j] = g * e;
-      if (db) db[i * d + j] = -g * e;
+      if (da) da[i * d + j] = static_cast<T>(g * (v * inv - ka * u)) + gm * e;
+      if (db) db[i * d + j] = static_cast<T>(g * (u * inv - kb * v)) + -gm * e;
     }
   }
 }
