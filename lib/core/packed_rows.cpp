@@ -1,10 +1,15 @@
 #include "morphokd/packed_rows.hpp"
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include <bit>
 #include <cstdint>
 #include <vector>
 
 #include "morphokd/error.hpp"
+#include "packed_rows_unpack.hpp"
 
 namespace morphokd {
 
@@ -18,7 +23,49 @@ struct PackedRows::Data {
 
 namespace {
 bool stored(float v) { return std::bit_cast<std::uint32_t>(v) != 0; }  // all but +0.0
+
+// Values [begin, n) of a row whose earlier ones are done; v: the first value not yet used.
+void unpack_from(const std::uint64_t* mask, const float* v, Index begin, Index n, float* out) {
+  for (Index j = begin; j < n; ++j) {  // branch-free: the values are as often zero as not
+    const bool bit = (mask[j / 64] >> (j % 64)) & 1;
+    out[j] = bit ? *v : 0.0f;
+    v += bit;
+  }
+}
 }  // namespace
+
+namespace detail {
+
+void unpack_row_portable(const std::uint64_t* mask, const float* values, Index n, float* out) {
+  unpack_from(mask, values, 0, n, out);
+}
+
+#if defined(__x86_64__)
+// Sixteen values per step: the mask's 16 bits pick how many stored values the expand-load
+// reads (no further: it may not touch memory past the row's last value) and where they go.
+__attribute__((target("avx512f"))) void unpack_row_avx512(const std::uint64_t* mask, const float* values, Index n,
+                                                            float* out) {
+  Index j = 0;
+  for (; j + 16 <= n; j += 16) {
+    const auto bits = static_cast<std::uint16_t>(mask[j / 64] >> (j % 64));
+    _mm512_storeu_ps(out + j, _mm512_maskz_expandloadu_ps(bits, values));
+    values += std::popcount(bits);
+  }
+  unpack_from(mask, values, j, n, out);
+}
+
+bool cpu_has_avx512() {
+  static const bool has = __builtin_cpu_supports("avx512f");
+  return has;
+}
+#else  // never chosen: cpu_has_avx512() is false
+void unpack_row_avx512(const std::uint64_t* mask, const float* values, Index n, float* out) {
+  unpack_from(mask, values, 0, n, out);
+}
+bool cpu_has_avx512() { return false; }
+#endif
+
+}  // namespace detail
 
 PackedRows::Builder::Builder(const Shape& shape) : d_(std::make_shared<Data>()) {
   check(shape.rank() >= 1, "PackedRows: the tensor must have rows");
@@ -88,11 +135,7 @@ void PackedRows::unpack(Index row, float* out) const {
   check(d_ && row >= 0 && row < d_->shape[0], "PackedRows: row out of range");
   const std::uint64_t* mask = d_->masks.data() + row * d_->words;
   const float* v = d_->values.data() + d_->starts[static_cast<std::size_t>(row)];
-  for (Index j = 0; j < d_->row_size; ++j) {  // branch-free: the values are as often zero as not
-    const bool bit = (mask[j / 64] >> (j % 64)) & 1;
-    out[j] = bit ? *v : 0.0f;
-    v += bit;
-  }
+  (detail::cpu_has_avx512() ? detail::unpack_row_avx512 : detail::unpack_row_portable)(mask, v, d_->row_size, out);
 }
 
 void PackedRows::unpack(Index begin, Index end, Tensor& out) const {

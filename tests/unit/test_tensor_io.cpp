@@ -7,6 +7,8 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "morphokd/error.hpp"
 #include "morphokd/io/file.hpp"
@@ -14,6 +16,7 @@
 #include "morphokd/io/safetensors.hpp"
 #include "morphokd/io/sha256.hpp"
 #include "morphokd/packed_rows.hpp"
+#include "core/packed_rows_unpack.hpp"
 #include "support.hpp"
 
 using namespace morphokd;
@@ -134,6 +137,41 @@ BOOST_AUTO_TEST_CASE(packed_rows_give_back_every_bit) {
   BOOST_CHECK_THROW(short_of_rows.add(Tensor::zeros({2, 3, 64})), Error);  // another row shape
   BOOST_CHECK_THROW(short_of_rows.add(t), Error);                          // past the last row
   BOOST_CHECK_THROW(short_of_rows.finish(), Error);                        // rows missing
+}
+
+// The AVX-512 row unpacking gives the portable one's bits for masks of every density, and its
+// expand-loads read no value past the row's last: here the values end where a page that may
+// not be read begins. (Rows whose length is not a multiple of 16 end in the portable loop,
+// which may read the one spare value PackedRows keeps: the test above.)
+BOOST_AUTO_TEST_CASE(packed_row_unpacking_simd_matches_portable) {
+  if (!detail::cpu_has_avx512()) return;  // the portable path is the only one on this CPU
+  const Index n = 1008;  // 63 groups of 16; the last mask word is part full
+  std::vector<std::uint64_t> mask(static_cast<std::size_t>((n + 63) / 64));
+  std::uint64_t x = 88172645463325252ull;  // xorshift: words dense, sparse, empty and full
+  for (std::size_t w = 0; w < mask.size(); ++w) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    mask[w] = w % 4 == 0 ? ~std::uint64_t{0} : w % 4 == 1 ? x : w % 4 == 2 ? 0 : x & (x >> 1) & (x >> 2);
+  }
+  // The last word (w = 15) sparse: a read of 16 values from its last stored ones would overrun.
+  mask.back() &= (std::uint64_t{1} << (n % 64)) - 1;  // no bits past the row
+  std::size_t stored = 0;
+  for (std::uint64_t w : mask) stored += static_cast<std::size_t>(std::popcount(w));
+  std::vector<float> spare(stored + 1, 0.0f);  // as PackedRows holds them
+  for (std::size_t i = 0; i < stored; ++i) spare[i] = i % 5 == 0 ? -0.0f : static_cast<float>(i) + 0.25f;
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  const std::size_t room = (stored * sizeof(float) + page - 1) / page * page;
+  void* map = ::mmap(nullptr, room + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  BOOST_REQUIRE(map != MAP_FAILED);
+  BOOST_REQUIRE(::mprotect(static_cast<char*>(map) + room, page, PROT_NONE) == 0);
+  float* guarded = reinterpret_cast<float*>(static_cast<char*>(map) + room) - stored;
+  std::memcpy(guarded, spare.data(), stored * sizeof(float));
+  std::vector<float> portable(static_cast<std::size_t>(n), 9.0f), simd(static_cast<std::size_t>(n), 7.0f);
+  detail::unpack_row_portable(mask.data(), spare.data(), n, portable.data());
+  detail::unpack_row_avx512(mask.data(), guarded, n, simd.data());
+  ::munmap(map, room + page);
+  BOOST_TEST(std::count_if(portable.begin(), portable.end(), [](float v) { return std::bit_cast<std::uint32_t>(v) != 0; }) ==
+             static_cast<long>(stored));  // -0.0 too: only +0.0 is left out
+  BOOST_TEST(std::memcmp(portable.data(), simd.data(), sizeof(float) * portable.size()) == 0);
 }
 
 BOOST_AUTO_TEST_CASE(npy_round_trip_and_conversions) {

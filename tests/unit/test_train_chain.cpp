@@ -210,6 +210,34 @@ BOOST_AUTO_TEST_CASE(chain_keeps_its_bits_across_batch_sizes) {
           step(*fresh.chained, fresh.chain.get(), x, taps, fresh.grads_for(x, 8)), true, "after batches of 3 and 5, other taps");
 }
 
+// Where a conv's output only feeds a max-pool, the blocked plan runs the two a part of the
+// batch at a time (up to 2 MB of conv output). Without batch norms each image's outputs are its
+// own: 24 images of 64x64 (conv 16->16 at 64x64 in parts of 8) give, image for image, the bits
+// of 8 batches of 3 (no parts), and their gradients agree with the modules' as above.
+BOOST_AUTO_TEST_CASE(chain_runs_a_conv_and_its_pool_in_parts_with_the_batch_bits) {
+  if (!backend_available(Backend::onednn)) return;
+  BackendScope scope(Backend::onednn);
+  DeterministicScope mode(false);
+  const models::VggSpec no_bn{{16, 16, models::kPool, 32, models::kPool}, false, false};
+  const std::vector<std::size_t> taps{4, 7};  // the pools' outputs
+  Case c(no_bn, taps);
+  Tensor x = Tensor::empty({24, 3, 64, 64});
+  fill_uniform(x, 11);
+  const auto g = c.grads_for(x, 12);
+  const auto want = step(*c.modules, nullptr, x, taps, g);
+  const auto got = step(*c.chained, c.chain.get(), x, taps, g);
+  compare(got, want, false, "in parts");
+  const auto parts = ops::onednn_kernels_used();
+  BOOST_TEST(std::any_of(parts.begin(), parts.end(), [](const std::string& k) { return k.starts_with("train_conv_pool_parts:0[8,16,64,64,]"); }));
+  for (Index b = 0; b < 24; b += 3) {
+    std::vector<Tensor> out;
+    c.chain->forward(x.slice(b, b + 3).clone(), taps, out);
+    for (std::size_t t = 0; t < taps.size(); ++t)
+      BOOST_TEST(std::equal(out[t].span().begin(), out[t].span().end(), got[t].slice(b, b + 3).clone().span().begin()),
+                 "images " << b << "-" << b + 2 << ", tap " << taps[t]);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(chain_refuses_what_it_cannot_run) {
   auto linear = std::make_unique<nn::Sequential>("head");
   linear->add(std::make_unique<nn::Linear>(4, 2));

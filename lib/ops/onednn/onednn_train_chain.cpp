@@ -12,6 +12,8 @@
 // - A batch norm's output that feeds a conv, whose weight gradient reads it: made again from
 //   the kept conv output and batch statistics just before it is read (inference-mode batch
 //   norm: the same bits as training mode's output on avx512_core, checked once by memcmp).
+// - A conv whose output only feeds a max-pool runs with the pool a few images at a time, its
+//   output into a scratch still in cache when the pool reads it (Parts below).
 #include <algorithm>
 #include <string>
 
@@ -60,6 +62,20 @@ struct Conformed {
 };
 
 memory user(const memory::dims& d) { return {plain(d), ctx().eng, DNNL_MEMORY_NONE}; }
+// The layout of `d` among those that keep each image's values together, or undef.
+tag image_major(const memory::desc& d) {
+  for (tag t : {tag::aBcd16b, tag::acdb, tag::abcd, tag::aBcd8b})
+    if (memory::desc(d.dims(), d.data_type(), t) == d) return t;
+  return tag::undef;
+}
+// `images` of the batch `d` holds, in its layout (which image_major must know).
+memory::desc part_of(const memory::desc& d, memory::dim images) {
+  memory::dims dims = d.dims();
+  dims[0] = images;
+  return {dims, d.data_type(), image_major(d)};
+}
+// The conv's output a part may hold: what stays in the cores' caches for the pool.
+constexpr std::size_t kPartBytes = std::size_t{2} << 20;
 // A layout change between descriptors, or none where they agree.
 dnnl::reorder change(const memory::desc& from, const memory::desc& to) {
   if (from == to) return {};
@@ -76,6 +92,15 @@ struct TrainPlan::Impl {
     memory act;  // the block's output, in its primitive's layout (over grads[dout]: in_grads)
     bool relu_at_pool = false;  // its ReLU's gradient taken at the pool above (relu_bwd there)
     dnnl::batch_normalization_forward bn_again;  // remakes the output for the conv above
+    // relu_at_pool: this conv and the pool above run `images` at a time (0: the batch at once),
+    // the conv's output into `scratch`. The same kernels on the same layouts, so the same bits.
+    struct Parts {
+      memory::dim images = 0;
+      dnnl::convolution_forward conv;
+      dnnl::pooling_forward pool;
+      memory src, scratch, dst, ws;  // views: into the batch's, moved part by part; scratch into part_scratch
+    } parts;
+    dnnl::convolution_forward::primitive_desc conv_pd;  // conv's, which the parts must match
     bool in_grads() const { return relu_at_pool || bn_again; }  // the output not kept
     // Which of grads[] holds the gradient of the block's output, and of its conv's output (in
     // place where relu_at_pool; a pool: its output's, the ReLU below taken). The input's
@@ -114,6 +139,7 @@ struct TrainPlan::Impl {
   // Where two primitives disagree on a gradient's layout: the conv's output gradient as the
   // backward convolutions want it, and the data gradient before it moves to the block below.
   memory conform_dconv, conform_dsrc;
+  memory part_scratch;  // the parts' conv outputs, one at a time; planned last: the other slots keep their order
 };
 
 TrainPlan::TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in, std::span<const std::size_t> taps,
@@ -124,7 +150,7 @@ TrainPlan::TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in
   memory::dims d(in.dims().begin(), in.dims().end());
   p.input = user(d);
   memory cur = p.input;
-  std::size_t conform_dconv = 0, conform_dsrc = 0;
+  std::size_t conform_dconv = 0, conform_dsrc = 0, part_scratch = 0;
   auto log = [&](const char* op, const memory::dims& a, const memory::dims& b, const std::string& impl) {
     log_kernel(key_of(op, {a, b}), impl);
   };
@@ -136,6 +162,39 @@ TrainPlan::TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in
         dnnl::eltwise_forward::primitive_desc(dnnl::eltwise_forward::desc(prop_kind::forward_training, alg, d, 0.f, 0.f), ctx().eng));
     log("train_relu_bwd", dims, {}, epd.impl_info_str());
     return dnnl::eltwise_backward(epd);
+  };
+  // A conv (ReLU fused) and the pool above it, a part at a time where that keeps their kernels
+  // and each image's values together; parts of one image are left out: oneDNN's forward conv
+  // picks another kernel shape for a batch of 1.
+  auto plan_parts = [&](Impl::Block& conv, const dnnl::pooling_forward::primitive_desc& pool) {
+    const memory::desc x = conv.conv_pd.src_desc(), y = conv.conv_pd.dst_desc();
+    const memory::dim n = x.dims()[0];
+    memory::dim k = std::min<memory::dim>(n, static_cast<memory::dim>(kPartBytes / (y.get_size() / n)));
+    while (k > 1 && n % k != 0) --k;
+    if (k < 2 || k == n) return;
+    for (const memory::desc& m : {x, y, pool.dst_desc(), pool.workspace_desc()})
+      if (image_major(m) == tag::undef || part_of(m, k).get_size() * static_cast<std::size_t>(n / k) != m.get_size()) return;
+    memory::dims xk = x.dims(), yk = y.dims(), wd = conv.conv_pd.weights_desc().dims();
+    xk[0] = yk[0] = k;
+    const auto cpd = conv_fwd_pd(xk, wd, yk, conv.spec->bias != nullptr, relu_post_op());
+    const dnnl::pooling_forward::primitive_desc ppd(
+        dnnl::pooling_forward::desc(prop_kind::forward_training, algorithm::pooling_max, cpd.dst_desc(),
+                                    any(part_of(pool.dst_desc(), k).dims()), {2, 2}, {2, 2}, {0, 0}, {0, 0}),
+        ctx().eng);
+    if (cpd.impl_info_str() != conv.conv_pd.impl_info_str() || cpd.src_desc() != part_of(x, k) ||
+        cpd.weights_desc() != conv.conv_pd.weights_desc() || ppd.impl_info_str() != pool.impl_info_str() ||
+        ppd.dst_desc() != part_of(pool.dst_desc(), k) || ppd.workspace_desc() != part_of(pool.workspace_desc(), k))
+      return;
+    log("train_conv_pool_parts", xk, wd, cpd.impl_info_str());
+    Impl::Block::Parts& parts = conv.parts;
+    parts.images = k;
+    parts.conv = dnnl::convolution_forward(cpd);
+    parts.pool = dnnl::pooling_forward(ppd);
+    parts.src = memory(cpd.src_desc(), ctx().eng, DNNL_MEMORY_NONE);
+    parts.scratch = memory(cpd.dst_desc(), ctx().eng, DNNL_MEMORY_NONE);
+    part_scratch = std::max(part_scratch, cpd.dst_desc().get_size());
+    parts.dst = memory(ppd.dst_desc(), ctx().eng, DNNL_MEMORY_NONE);
+    parts.ws = memory(ppd.workspace_desc(), ctx().eng, DNNL_MEMORY_NONE);
   };
   p.blocks.resize(blocks.size());
   for (std::size_t i = 0; i < blocks.size(); ++i) {
@@ -157,7 +216,10 @@ TrainPlan::TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in
       b.pool_ws = slots.make(pd.workspace_desc());
       b.pool_src = cur;
       b.act = slots.make(pd.dst_desc());
-      if (i > 0 && p.blocks[i - 1].relu_at_pool) b.relu_bwd = relu_bwd_from(pd.dst_desc(), b.out);
+      if (i > 0 && p.blocks[i - 1].relu_at_pool) {
+        b.relu_bwd = relu_bwd_from(pd.dst_desc(), b.out);
+        plan_parts(p.blocks[i - 1], pd);
+      }
     } else {
       const ops::TrainBlock& s = *b.spec;
       const memory::dims wd = dims_of(*s.weight);
@@ -171,6 +233,7 @@ TrainPlan::TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in
           ctx().eng, pd);
       log("train_conv", d, wd, pd.impl_info_str());
       log("train_conv_bwd_weights", d, wd, wpd.impl_info_str());
+      b.conv_pd = pd;
       b.conv = dnnl::convolution_forward(pd);
       b.conv_bwd_weights = dnnl::convolution_backward_weights(wpd);
       b.src.plan(cur, pd.src_desc(), slots);
@@ -254,6 +317,11 @@ TrainPlan::TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in
     if (b.in_grads()) b.act.set_data_handle(p.grads[b.dout].get_data_handle());
   if (conform_dconv > 0) p.conform_dconv = slots.make(flat(conform_dconv));
   if (conform_dsrc > 0) p.conform_dsrc = slots.make(flat(conform_dsrc));
+  if (part_scratch > 0) {
+    p.part_scratch = slots.make(flat(part_scratch));
+    for (Impl::Block& b : p.blocks)
+      if (b.parts.images > 0) b.parts.scratch.set_data_handle(p.part_scratch.get_data_handle());
+  }
   ctx().strm.wait();
 }
 
@@ -264,12 +332,32 @@ void TrainPlan::forward(const Tensor& x, std::span<const std::size_t> taps, std:
   dnnl::stream& s = ctx().strm;
   p.input.set_data_handle(const_cast<float*>(x.data()));
   out.resize(taps.size());
+  // The conv with `args` and the pool above it, part by part. (oneDNN's CPU stream has run a
+  // primitive when execute returns: the views may move on.)
+  auto run_parts = [&](Impl::Block& conv, Impl::Block& pool, std::unordered_map<int, memory>& args) {
+    Impl::Block::Parts& parts = conv.parts;
+    auto* src = static_cast<char*>(args.at(DNNL_ARG_SRC).get_data_handle());
+    auto* dst = static_cast<char*>(pool.act.get_data_handle());
+    auto* ws = static_cast<char*>(pool.pool_ws.get_data_handle());
+    args[DNNL_ARG_SRC] = parts.src;
+    args[DNNL_ARG_DST] = parts.scratch;
+    const std::size_t src_bytes = parts.src.get_desc().get_size(), dst_bytes = parts.dst.get_desc().get_size(),
+                      ws_bytes = parts.ws.get_desc().get_size();
+    for (memory::dim k = 0; k < conv.out[0] / parts.images; ++k) {
+      parts.src.set_data_handle(src + k * src_bytes);
+      parts.dst.set_data_handle(dst + k * dst_bytes);
+      parts.ws.set_data_handle(ws + k * ws_bytes);
+      parts.conv.execute(s, args);
+      parts.pool.execute(s, {{DNNL_ARG_SRC, parts.scratch}, {DNNL_ARG_DST, parts.dst}, {DNNL_ARG_WORKSPACE, parts.ws}});
+    }
+  };
   std::size_t next = 0;
   for (std::size_t i = 0; i < p.blocks.size(); ++i) {  // every block: their batch statistics move
     Impl::Block& b = p.blocks[i];
     const ops::TrainBlock& t = *b.spec;
     if (t.is_pool()) {
-      b.pool.execute(s, {{DNNL_ARG_SRC, b.pool_src}, {DNNL_ARG_DST, b.act}, {DNNL_ARG_WORKSPACE, b.pool_ws}});
+      if (i == 0 || p.blocks[i - 1].parts.images == 0)  // else run with the conv below
+        b.pool.execute(s, {{DNNL_ARG_SRC, b.pool_src}, {DNNL_ARG_DST, b.act}, {DNNL_ARG_WORKSPACE, b.pool_ws}});
     } else {
       bind(b.w_user, t.weight);
       b.src.run();
@@ -280,7 +368,10 @@ void TrainPlan::forward(const Tensor& x, std::span<const std::size_t> taps, std:
         bind(b.b_user, t.bias);
         args[DNNL_ARG_BIAS] = b.b_user;
       }
-      b.conv.execute(s, args);
+      if (b.parts.images > 0)
+        run_parts(b, p.blocks[i + 1], args);
+      else
+        b.conv.execute(s, args);
       if (t.has_bn()) {
         bind(b.gamma, t.gamma);
         bind(b.beta, t.beta);
