@@ -35,6 +35,7 @@ Action add_train_command(CLI::App& app) {
   cmd->add_option("--score", a->c.score, "Score rule: sum (the paper) or layer-z (each layer standardised on normal valid cells)")->capture_default_str();
   cmd->add_option("--tta", a->c.tta, "Test-time augmentation of the score: none or flip (mean over 4 flips)")->capture_default_str();
   cmd->add_option("--checkpoint-every", a->c.checkpoint_every, "Epochs between checkpoints")->capture_default_str();
+  cmd->add_option("--valid-every", a->c.valid_every, "Epochs between valid AUCs in the log, and after the last; 0: none")->capture_default_str();
   cmd->add_option("--cache-limit-gb", a->c.cache_limit_gb, "Memory for cached teacher targets")->capture_default_str();
   cmd->add_option("--student-init", a->c.student_init, "Start from these student weights (safetensors)");
   cmd->add_option("--steps", a->c.steps, "Stop after exactly K optimizer steps (audit replay)");

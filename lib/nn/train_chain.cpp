@@ -1,5 +1,7 @@
 #include "morphokd/nn/train_chain.hpp"
 
+#include <algorithm>
+
 #include "morphokd/error.hpp"
 #include "morphokd/nn/layers.hpp"
 #include "morphokd/parallel.hpp"
@@ -40,7 +42,7 @@ std::unique_ptr<TrainChain> TrainChain::compile(Sequential& net) {
     block_of[++i] = blocks.size() - 1;  // the ReLU's output is the block's
   }
   if (blocks.empty()) return nullptr;
-  return std::unique_ptr<TrainChain>(new TrainChain(net, ops::TrainingChain(std::move(blocks)), std::move(block_of)));
+  return std::unique_ptr<TrainChain>(new TrainChain(net, std::move(blocks), std::move(block_of)));
 }
 
 bool TrainChain::preferred(Index batch) const {
@@ -52,14 +54,50 @@ bool TrainChain::preferred(Index batch) const {
   return true;
 }
 
-void TrainChain::forward(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out) {
-  check(net_.training(), "TrainChain: the network is in eval mode");
-  detail::chain_taps(taps, block_of_, "TrainChain", "inside a conv block", blocks_);
-  chain_.forward(x, blocks_, out);
-  for (std::size_t i = 0; i < net_.size(); ++i)
-    if (auto* bn = dynamic_cast<BatchNorm2d*>(&net_.at(i))) bn->track_batch(net_.output_shape(x.shape(), i));
+bool TrainChain::takes_gray(const Tensor& x) const {
+  return x.rank() == 4 && x.dim(1) == 1 && !blocks_[0].is_pool() && blocks_[0].weight->dim(1) > 1;
 }
 
-void TrainChain::backward(std::span<const Tensor> grads) { chain_.backward(grads); }
+void TrainChain::forward(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out) {
+  check(net_.training(), "TrainChain: the network is in eval mode");
+  detail::chain_taps(taps, block_of_, "TrainChain", "inside a conv block", tap_blocks_);
+  const bool gray = takes_gray(x);
+  if (gray != gray_) {  // a chain over the other first weights (its plan made at its first forward)
+    std::vector<ops::TrainBlock> blocks = blocks_;
+    if (gray) {
+      const Tensor& w = *blocks_[0].weight;
+      fit_shape(gray_weight_, {w.dim(0), 1, w.dim(2), w.dim(3)});
+      fit_shape(gray_grad_, gray_weight_.shape());
+      blocks[0].weight = &gray_weight_;
+      blocks[0].weight_grad = &gray_grad_;
+    }
+    chain_ = ops::TrainingChain(std::move(blocks));
+    gray_ = gray;
+  }
+  Shape modules_in = x.shape();
+  if (gray) {  // this step's weights, each output's taps summed over the input channels
+    const Tensor& w = *blocks_[0].weight;
+    const Index co = w.dim(0), ci = w.dim(1), k = w.dim(2) * w.dim(3);
+    for (Index o = 0; o < co; ++o)
+      for (Index j = 0; j < k; ++j) {
+        float s = 0;
+        for (Index c = 0; c < ci; ++c) s += w.data()[(o * ci + c) * k + j];
+        gray_weight_.data()[o * k + j] = s;
+      }
+    modules_in = {x.dim(0), ci, x.dim(2), x.dim(3)};
+  }
+  chain_.forward(x, tap_blocks_, out);
+  for (std::size_t i = 0; i < net_.size(); ++i)
+    if (auto* bn = dynamic_cast<BatchNorm2d*>(&net_.at(i))) bn->track_batch(net_.output_shape(modules_in, i));
+}
+
+void TrainChain::backward(std::span<const Tensor> grads) {
+  chain_.backward(grads);
+  if (!gray_) return;
+  Tensor& dw = *blocks_[0].weight_grad;  // d/dw[o, c] = d/dw_gray[o] for every copy c
+  const Index co = dw.dim(0), ci = dw.dim(1), k = dw.dim(2) * dw.dim(3);
+  for (Index o = 0; o < co; ++o)
+    for (Index c = 0; c < ci; ++c) std::copy_n(gray_grad_.data() + o * k, k, dw.data() + (o * ci + c) * k);
+}
 
 }  // namespace morphokd::nn

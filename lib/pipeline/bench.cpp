@@ -151,8 +151,9 @@ double BenchWorkload::gflop_per_image() const { return s_->gflop_per_image; }
 
 namespace {
 
-// Real training epochs on head (no augmentation, as PyTorch's epoch): train_log's per-epoch
-// throughput, the first epoch (primitive creation) left out.
+// Real training epochs on head, as PyTorch's epochs (perf/compare_torch.py): no augmentation,
+// back to back without validation between them. train_log's per-epoch throughput, the first
+// epoch (primitive creation) left out.
 BenchResult bench_epoch(const BenchConfig& c) {
   char pattern[] = "/tmp/morphokd-bench-XXXXXX";
   check(::mkdtemp(pattern) != nullptr, "bench: cannot create a temporary directory in /tmp");
@@ -162,6 +163,7 @@ BenchResult bench_epoch(const BenchConfig& c) {
   t.epochs = c.iters + 1;
   t.batch = c.batch;
   t.augment = "none";
+  t.valid_every = 0;
   BenchResult r;
   std::ostringstream quiet;  // train's report lines; the bench prints its own
   std::streambuf* saved = std::cout.rdbuf(quiet.rdbuf());

@@ -85,6 +85,11 @@ void Detector::release_teacher() {
   teacher_released_ = true;
 }
 
+void Detector::release_student() {
+  if (student_chain_) student_chain_->release();
+  student_->release();
+}
+
 void Detector::reopen_released_teacher() {
   if (!teacher_released_) return;
   const models::Teacher again = models::open_teacher(teacher_.spec, teacher_.channels);
@@ -149,8 +154,12 @@ method::LossTerms Detector::distill_backward(const Tensor& gray, const std::vect
       std::adjacent_find(chain_taps_.begin(), chain_taps_.end()) == chain_taps_.end()) {
     student_->release();
     ops::release_scratch();  // the modules' layout changes (validation), not used by the chain
-    input_.to_rgb(gray, rgb_);
-    student_chain_->forward(rgb_, chain_taps_, chain_maps_);
+    if (input_.channels() == 1) {  // the student's channels are copies: the chain takes one
+      student_chain_->forward(gray, chain_taps_, chain_maps_);
+    } else {
+      input_.to_rgb(gray, rgb_);
+      student_chain_->forward(rgb_, chain_taps_, chain_maps_);
+    }
     const method::LossTerms terms = method::distill_loss(chain_maps_, t_maps, distill_.lambda, train_grads_);
     student_chain_->backward(train_grads_.ds);
     return terms;

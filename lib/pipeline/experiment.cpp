@@ -51,7 +51,9 @@ void set_option(json& config, const std::string& key, const json& v, const std::
 std::string cell_name(const TrainConfig& c) {
   json j = config_to_json(c);
   j.erase("data_dir");  // the same data may sit in other folders
-  if (c.precision == "fp32") j.erase("precision");  // cells named before the precision option keep their names
+  // Options added later, at their defaults, are left out: cells named before them keep their names.
+  if (c.precision == "fp32") j.erase("precision");
+  if (c.valid_every == 1) j.erase("valid_every");
   const std::string text = j.dump();
   return c.part + "-" + c.student + "-s" + std::to_string(c.seed) + "-" +
          sha256_hex(std::as_bytes(std::span(text.data(), text.size()))).substr(0, 8);

@@ -42,6 +42,7 @@ json config_to_json(const TrainConfig& c) {
           {"steps", c.steps},
           {"student_init", c.student_init},
           {"checkpoint_every", c.checkpoint_every},
+          {"valid_every", c.valid_every},
           {"cache_limit_gb", c.cache_limit_gb},
           {"dump_grads", c.dump_grads},
           {"fgsm_eps", c.fgsm_eps},
@@ -57,6 +58,7 @@ void check_config(const TrainConfig& c) {
   if (!(c.lr > 0 && std::isfinite(c.lr))) fail("--lr must be positive and finite");
   if (!(c.lambda >= 0 && std::isfinite(c.lambda))) fail("--lambda must be >= 0 and finite");
   if (c.checkpoint_every < 1) fail("--checkpoint-every must be at least 1");
+  if (c.valid_every < 0) fail("--valid-every must be >= 0");
   if (c.steps < 0) fail("--steps must be >= 0");
   if (!(c.cache_limit_gb >= 0 && std::isfinite(c.cache_limit_gb))) fail("--cache-limit-gb must be >= 0 and finite");
   method::check_eps(c.fgsm_eps, "--fgsm-eps");
@@ -127,6 +129,7 @@ TrainConfig config_from_json(const json& j, const std::string& source) {
     c.steps = field<std::int64_t>(j, "steps");
     c.student_init = field<std::string>(j, "student_init");
     c.checkpoint_every = field<int>(j, "checkpoint_every");
+    c.valid_every = field_or<int>(j, "valid_every", 1);  // runs written before it
     c.cache_limit_gb = field<double>(j, "cache_limit_gb");
     c.dump_grads = field_or<bool>(j, "dump_grads", false);
     c.fgsm_eps = field_or<double>(j, "fgsm_eps", 0.0);  // runs written before adversarial training existed

@@ -348,7 +348,11 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
                   epoch + 1, c.epochs, line["loss"].get<double>(), line["direction"].get<double>(),
                   line["value"].get<double>(), seconds, static_cast<double>(seen) / seconds);
     std::string msg = text;
-    if (valid_auc) {  // the score rule without test-time flips, calibrated on this epoch's student
+    // Every `every` epochs and at the end (0: never).
+    auto due = [&](int every) { return every > 0 && ((epoch + 1) % every == 0 || epoch + 1 == c.epochs || stop); };
+    // Validation frees the student's training plan for its own buffers: the next epoch plans
+    // and faults that memory in again (~7 % of an epoch of student B on a Zen 4).
+    if (valid_auc && due(c.valid_every)) {  // the score rule without test-time flips, calibrated on this epoch's student
       const std::vector<double> terms = det.layer_terms(valid_set.cells, false, &valid_cache, Detector::kLeanBatch);
       det.rule().calibrate(terms, score_layers, valid_set.labels);
       const std::vector<double> valid_scores = det.rule().combine_terms(terms, score_layers);
@@ -358,18 +362,17 @@ void train(const TrainConfig& c, const std::string& run_dir, bool resume) {
       msg += text;
     }
     std::cout << msg << std::endl;
-    return_free_heap();  // validation's temporaries, before the next epoch's steps
+    return_free_heap();  // validation's temporaries; without it the peak grew epoch by epoch
     log.push_back(line);
     write_log(paths.log, log);
-    if ((epoch + 1) % c.checkpoint_every == 0 || epoch + 1 == c.epochs || stop)
-      write_checkpoint(paths.checkpoint, student, adam, epoch + 1, steps_done);
+    if (due(c.checkpoint_every)) write_checkpoint(paths.checkpoint, student, adam, epoch + 1, steps_done);
   }
   if (!writer) return;
 
   write_safetensors(paths.student, student.state_dict());
   // Training is over: its memory for the teacher's flips below.
   std::vector<std::vector<PackedRows>>().swap(cache);
-  student.release();
+  det.release_student();
   if (det.rule().tta_flip) std::vector<PackedRows>().swap(valid_cache);
   // The score rule's calibration and the thresholds, both from the validation split.
   const std::vector<double> terms =

@@ -57,6 +57,17 @@ for aug in none flip,rotate; do
   check "resume = uninterrupted (augment $aug)" cmp "$A/student.safetensors" "$B/student.safetensors"
 done
 
+# 4a. Validation between epochs leaves the student's bytes alone (fast mode, whose training plan
+#     validation frees): --valid-every 2 over 2 epochs validates after the second only.
+for every in 1 2; do
+  "$MORPHOKD" --deterministic off --threads 2 train --part head --data "$DATA" --epochs 2 --augment none --valid-every "$every" \
+    --out "$WORK/valid_every_$every" >/dev/null 2>&1
+done
+check "--valid-every 2 trains the bytes of --valid-every 1" cmp "$WORK/valid_every_1/student.safetensors" "$WORK/valid_every_2/student.safetensors"
+check "--valid-every 2: a valid AUC after epoch 2 only" \
+  sh -c "grep -c valid_auc '$WORK/valid_every_2/train_log.jsonl' | grep -qx 1 && tail -1 '$WORK/valid_every_2/train_log.jsonl' | grep -q valid_auc"
+check "--valid-every 1: a valid AUC after each epoch" sh -c "grep -c valid_auc '$WORK/valid_every_1/train_log.jsonl' | grep -qx 2"
+
 # 4b. Cached teacher targets train exactly as recomputed ones (none: one per cell; flip: per variant).
 for aug in none flip; do
   "$MORPHOKD" train --part head --data "$DATA" --augment "$aug" --steps 3 --threads 2 --out "$WORK/cached_$aug" >/dev/null 2>&1
@@ -107,6 +118,7 @@ expect_error wrong_size "cells32.npy: cells must be 64 x 64, got 32 x 64" "$MORP
 expect_error lr_range "--lr must be positive" "$MORPHOKD" train --lr -1 --data "$DATA" --out "$WORK/v3"
 expect_error lambda_nan "--lambda must be >= 0 and finite" "$MORPHOKD" train --lambda nan --data "$DATA" --out "$WORK/v4"
 expect_error batch_one "--batch must be at least 2" "$MORPHOKD" train --batch 1 --data "$DATA" --out "$WORK/v5"
+expect_error valid_every "--valid-every must be >= 0" "$MORPHOKD" train --valid-every -1 --data "$DATA" --out "$WORK/v9"
 expect_error cache_limit "--cache-limit-gb must be >= 0" "$MORPHOKD" train --cache-limit-gb -1 --data "$DATA" --out "$WORK/v6"
 expect_error critical_pool "--train-critical: pool 1 of student A has 16 channels" "$MORPHOKD" train --student A --train-critical 1,2 --data "$DATA" --out "$WORK/v7"
 expect_error threads_zero "--threads" "$MORPHOKD" --threads 0 info --student B

@@ -170,6 +170,46 @@ BOOST_AUTO_TEST_CASE(chain_matches_the_modules) {
       }
 }
 
+// A gray batch [N, 1, H, W] stands for its 3 channel copies (the student's input under gray
+// normalisations): the chain's first weights summed over their input channels give the modules'
+// results on the copies within kBlockedVsModules on every backend and mode (the sums run in
+// another order), and every input channel of the first conv the one weight gradient. The
+// parameters move between steps, so each step must sum them anew; an RGB batch after gray ones
+// is the plain chain's again: outputs and gradients with the modules' bits where the ops run in
+// turn (the running statistics keep the gray steps' rounding).
+BOOST_AUTO_TEST_CASE(chain_takes_a_gray_batch_for_its_channel_copies) {
+  const Index n = 4, hw = 16 * 16;
+  for (Backend backend : test::available_backends())
+    for (bool det : {true, false}) {
+      BackendScope scope(backend);
+      DeterministicScope mode(det);
+      Case c(kStudentLike, {5, 11});
+      for (std::uint64_t s : {1u, 2u, 3u}) {
+        const bool gray = s < 3;
+        const std::string what = std::string(backend_name(backend)) + (det ? " deterministic" : " fast") + (gray ? " gray step " : " rgb step ") +
+                                 std::to_string(s);
+        Tensor cell = Tensor::empty({n, 1, 16, 16}), copies = Tensor::empty({n, 3, 16, 16});
+        fill_uniform(cell, 40 * s);
+        for (Index i = 0; i < n; ++i)
+          for (Index ch = 0; ch < 3; ++ch) std::copy_n(cell.data() + i * hw, hw, copies.data() + (i * 3 + ch) * hw);
+        const auto g = c.grads_for(copies, 50 * s);
+        const auto want = step(*c.modules, nullptr, copies, c.taps, g);
+        const auto got = step(*c.chained, c.chain.get(), gray ? cell : copies, c.taps, g);
+        std::ptrdiff_t stats = 0;  // running means and variances, which step() puts last
+        for (std::size_t i = 0; i < c.chained->size(); ++i) stats += dynamic_cast<nn::BatchNorm2d*>(&c.chained->at(i)) ? 2 : 0;
+        compare({got.begin(), got.end() - stats}, {want.begin(), want.end() - stats}, !gray && !ops::TrainingChain::blocked(), what);
+        compare({got.end() - stats, got.end()}, {want.end() - stats, want.end()}, false, what + " running statistics");
+        const Tensor& dw = dynamic_cast<nn::Conv2d&>(c.chained->at(0)).weight.grad;  // [16, 3, 3, 3]
+        for (Index o = 0; gray && o < dw.dim(0); ++o)
+          for (Index ch = 1; ch < 3; ++ch)
+            BOOST_TEST(std::equal(dw.data() + (o * 3 + ch) * 9, dw.data() + (o * 3 + ch + 1) * 9, dw.data() + o * 3 * 9),
+                       what << ": output " << o << ", input channel " << ch);
+        perturb(*c.modules, 60 * s);
+        perturb(*c.chained, 60 * s);
+      }
+    }
+}
+
 // Fast mode on oneDNN is where the chain is preferred; not with guided ReLUs or Winograd
 // convolutions, which it does not compute.
 BOOST_AUTO_TEST_CASE(chain_is_preferred_where_it_computes_the_modules) {

@@ -71,6 +71,8 @@ class Detector {
   // use reopens the weights from its spec, which must give the same SHA-256 (an Error naming
   // the spec otherwise). Until then teacher() gives the shapes, not the values.
   void release_teacher();
+  // Frees the student's training plan and its modules' buffers until their next use.
+  void release_student();
 
   // Teacher maps at `layers` of all raw cells, in batches: [N, C, H, W] per layer, kept
   // without their zeros. With the teacher memo on (below) they may be shared.

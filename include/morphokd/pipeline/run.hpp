@@ -43,6 +43,7 @@ struct TrainConfig {
   std::int64_t steps = 0;        // > 0: stop after this many optimizer steps (audit replay)
   std::string student_init;      // safetensors to start from; empty: Xavier-uniform from `seed`
   int checkpoint_every = 1;      // epochs
+  int valid_every = 1;           // epochs between valid AUCs in the log (and the last); 0: none
   double cache_limit_gb = 4.0;   // teacher-target cache budget; above it targets are recomputed
   bool dump_grads = false;       // audit: RUN/grad_step{k}.safetensors, parameter gradients of step k
   double fgsm_eps = 0.0;         // > 0: adversarial training, FGSM at this eps (pixel units of [0, 1])
