@@ -6,6 +6,7 @@
 #include "morphokd/io/sha256.hpp"
 #include "morphokd/models/onnx_import.hpp"
 #include "morphokd/models/vgg16.hpp"
+#include "morphokd/nn/layers.hpp"
 
 namespace morphokd::models {
 
@@ -44,10 +45,8 @@ Teacher open_teacher(const std::string& spec, int channels) {
     t.net->eval();
     return t;
   }
-  Tensor folded = Tensor::empty({w.dim(0), 1, 3, 3});
-  for (Index o = 0; o < w.dim(0); ++o)
-    for (Index k = 0; k < 9; ++k)
-      folded.data()[o * 9 + k] = w.data()[(o * 3 + 0) * 9 + k] + w.data()[(o * 3 + 1) * 9 + k] + w.data()[(o * 3 + 2) * 9 + k];
+  Tensor folded;
+  nn::sum_input_channels(w, folded);
   gray.tensors["features.0.weight"] = {StDType::f32, folded, {}, {w.dim(0), 1, 3, 3}};
   t.net->load_state_dict(gray, spec);
   t.net->eval();

@@ -21,6 +21,17 @@ Conv2d::Conv2d(Index in_channels, Index out_channels, bool with_bias)
       bias(make_param("bias", {with_bias ? out_channels : 0})),
       has_bias_(with_bias) {}
 
+void sum_input_channels(const Tensor& weight, Tensor& gray) {
+  const Index co = weight.dim(0), ci = weight.dim(1), k = weight.dim(2) * weight.dim(3);
+  fit_shape(gray, {co, 1, weight.dim(2), weight.dim(3)});
+  for (Index o = 0; o < co; ++o)
+    for (Index j = 0; j < k; ++j) {
+      float s = weight.data()[o * ci * k + j];
+      for (Index c = 1; c < ci; ++c) s += weight.data()[(o * ci + c) * k + j];
+      gray.data()[o * k + j] = s;
+    }
+}
+
 Shape Conv2d::output_shape(const Shape& in) const {
   need_rank4(in, "Conv2d");
   if (in[1] != weight.value.dim(1))

@@ -62,29 +62,20 @@ void TrainChain::forward(const Tensor& x, std::span<const std::size_t> taps, std
   check(net_.training(), "TrainChain: the network is in eval mode");
   detail::chain_taps(taps, block_of_, "TrainChain", "inside a conv block", tap_blocks_);
   const bool gray = takes_gray(x);
+  Shape modules_in = x.shape();
+  if (gray) {  // this step's weights
+    sum_input_channels(*blocks_[0].weight, gray_weight_);
+    modules_in = {x.dim(0), blocks_[0].weight->dim(1), x.dim(2), x.dim(3)};
+  }
   if (gray != gray_) {  // a chain over the other first weights (its plan made at its first forward)
     std::vector<ops::TrainBlock> blocks = blocks_;
     if (gray) {
-      const Tensor& w = *blocks_[0].weight;
-      fit_shape(gray_weight_, {w.dim(0), 1, w.dim(2), w.dim(3)});
       fit_shape(gray_grad_, gray_weight_.shape());
       blocks[0].weight = &gray_weight_;
       blocks[0].weight_grad = &gray_grad_;
     }
     chain_ = ops::TrainingChain(std::move(blocks));
     gray_ = gray;
-  }
-  Shape modules_in = x.shape();
-  if (gray) {  // this step's weights, each output's taps summed over the input channels
-    const Tensor& w = *blocks_[0].weight;
-    const Index co = w.dim(0), ci = w.dim(1), k = w.dim(2) * w.dim(3);
-    for (Index o = 0; o < co; ++o)
-      for (Index j = 0; j < k; ++j) {
-        float s = 0;
-        for (Index c = 0; c < ci; ++c) s += w.data()[(o * ci + c) * k + j];
-        gray_weight_.data()[o * k + j] = s;
-      }
-    modules_in = {x.dim(0), ci, x.dim(2), x.dim(3)};
   }
   chain_.forward(x, tap_blocks_, out);
   for (std::size_t i = 0; i < net_.size(); ++i)

@@ -22,6 +22,10 @@ class Conv2d final : public Module {
   bool has_bias_;
 };
 
+// Conv weights [Co, Ci, kh, kw] summed over their input channels into `gray` [Co, 1, kh, kw]
+// (resized), in channel order: on one channel they give what the weights give on its Ci copies.
+void sum_input_channels(const Tensor& weight, Tensor& gray);
+
 class ReLU final : public Module {
  public:
   std::string kind() const override { return "ReLU"; }
