@@ -53,16 +53,10 @@ __attribute__((target("avx512f"))) void unpack_row_avx512(const std::uint64_t* m
   }
   unpack_from(mask, values, j, n, out);
 }
-
-bool cpu_has_avx512() {
-  static const bool has = __builtin_cpu_supports("avx512f");
-  return has;
-}
 #else  // never chosen: cpu_has_avx512() is false
 void unpack_row_avx512(const std::uint64_t* mask, const float* values, Index n, float* out) {
   unpack_from(mask, values, 0, n, out);
 }
-bool cpu_has_avx512() { return false; }
 #endif
 
 }  // namespace detail

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 
+#include "cpu_features.hpp"
 #include "morphokd/tensor.hpp"
 
 namespace morphokd::detail {
@@ -12,6 +13,5 @@ namespace morphokd::detail {
 // out[j] for j in [0, n): the next of `values` where bit j of `mask` is set, else +0.0.
 void unpack_row_portable(const std::uint64_t* mask, const float* values, Index n, float* out);
 void unpack_row_avx512(const std::uint64_t* mask, const float* values, Index n, float* out);
-bool cpu_has_avx512();
 
 }  // namespace morphokd::detail

@@ -2,16 +2,18 @@
 // reference kernels in double precision, (2) oneDNN (fast and deterministic modes) vs
 // reference in float, forward and backward, (3) bit-exact backend agreement on
 // small-integer data where the op's arithmetic is exact. Also fails if any op in ops::Op
-// has no case.
+// has no case. And our one hand-vectorized op kernel against its portable twin, bit for bit.
 #define BOOST_TEST_MODULE op_harness
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 #include <cmath>
+#include <cstring>
 #include <set>
 
 #include "morphokd/random.hpp"
 #include "morphokd/runtime.hpp"
 #include "op_cases.hpp"
+#include "ops/reference/kernels.hpp"
 
 using namespace morphokd;
 using test::InputKind;
@@ -214,5 +216,31 @@ BOOST_AUTO_TEST_CASE(deterministic_weight_gradient_at_training_shapes) {
       for (std::size_t k = 0; k < 2; ++k)
         BOOST_TEST(rel_diff(grads[k], grads[k + 2]) <= 1e-5, (k == 0 ? "dw" : "db") << " rel diff " << rel_diff(grads[k], grads[k + 2]));
     }
+  }
+}
+
+// The distance op sums eight rows at once with AVX-512 where the CPU has it: each row's sums
+// must have the bits of row_sums on that row alone, for every row count and length (vector
+// steps of 8 elements and a tail), with and without the MSE's sum.
+BOOST_AUTO_TEST_CASE(distance_row_sums_on_avx512_have_the_portable_bits) {
+  if (!detail::cpu_has_avx512()) return;  // the portable path is the only one on this CPU
+  for (const Index d : {1, 7, 8, 9, 64, 1003}) {
+    const Index n = 11;  // a full group of 8 rows and one of 3
+    std::vector<float> a(static_cast<std::size_t>(n * d)), b(a.size());
+    const auto seed = static_cast<std::uint64_t>(d);
+    for (std::size_t i = 0; i < a.size(); ++i) {  // magnitudes over 2^-10..2^10: every add rounds
+      a[i] = static_cast<float>(std::ldexp(2 * uniform01(seed, i) - 1, static_cast<int>(i % 21) - 10));
+      b[i] = i % 13 == 0 ? -0.0f : static_cast<float>(2 * uniform01(seed + 1, i) - 1);
+    }
+    for (const bool with_mse : {false, true})
+      for (const Index i0 : {Index{0}, Index{8}}) {
+        ref::RowSums fast[ref::kSumRows];
+        ref::row_sums_group(n, d, a.data(), b.data(), with_mse, i0, fast);
+        for (Index k = 0; k < std::min(ref::kSumRows, n - i0); ++k) {
+          const ref::RowSums one = ref::row_sums(d, a.data() + (i0 + k) * d, b.data() + (i0 + k) * d, with_mse);
+          BOOST_TEST(std::memcmp(&one, &fast[k], sizeof one) == 0,
+                     "d " << d << ", row " << i0 + k << (with_mse ? ", with mse" : "") << ": a.b " << one.ab << " vs " << fast[k].ab);
+        }
+      }
   }
 }

@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
+#include "core/cpu_features.hpp"
 #include "morphokd/error.hpp"
 #include "morphokd/parallel.hpp"
 
@@ -366,13 +368,13 @@ void softmax_cross_entropy_backward(Index n, Index k, const T* probs, const std:
 constexpr double kCosineEps = 1e-8;  // PyTorch's F.cosine_similarity default
 
 // Sums over one row of a and b, each in element order, in double: a.b, |a|^2, |b|^2 for the
-// cosine and |a - b|^2 for the MSE, from one pass over the row.
+// cosine and |a - b|^2 for the MSE, from one pass over the row; r: the sums of the row's
+// elements before these.
 struct RowSums {
   double ab = 0, aa = 0, bb = 0, ee = 0;
 };
 template <class T>
-RowSums row_sums(Index d, const T* a, const T* b, bool with_mse) {
-  RowSums r;
+RowSums row_sums(Index d, const T* a, const T* b, bool with_mse, RowSums r = {}) {
   for (Index j = 0; j < d; ++j) {
     const double u = a[j], v = b[j];
     r.ab += u * v;
@@ -386,14 +388,43 @@ RowSums row_sums(Index d, const T* a, const T* b, bool with_mse) {
   return r;
 }
 
+// row_sums of eight rows at once, row k in lane k of AVX-512 vectors: each row still summed in
+// element order, so the same bits (a row alone is a chain of dependent adds, latency-bound).
+// Only where detail::cpu_has_avx512(); row_sums_avx512.cpp.
+constexpr Index kSumRows = 8;
+void row_sums8_avx512(Index d, const float* const a[kSumRows], const float* const b[kSumRows], bool with_mse,
+                      RowSums out[kSumRows]);
+
+// row_sums of rows [i, i + kSumRows) of [n, d] matrices, fewer at the end.
+template <class T>
+void row_sums_group(Index n, Index d, const T* a, const T* b, bool with_mse, Index i, RowSums out[kSumRows]) {
+  const Index m = std::min(kSumRows, n - i);
+  if constexpr (std::is_same_v<T, float>)
+    if (detail::cpu_has_avx512()) {
+      const float* pa[kSumRows];
+      const float* pb[kSumRows];
+      for (Index k = 0; k < kSumRows; ++k) {  // past the end: row i again, its sums left unread
+        pa[k] = a + (i + (k < m ? k : 0)) * d;
+        pb[k] = b + (i + (k < m ? k : 0)) * d;
+      }
+      row_sums8_avx512(d, pa, pb, with_mse, out);
+      return;
+    }
+  for (Index k = 0; k < m; ++k) out[k] = row_sums(d, a + (i + k) * d, b + (i + k) * d, with_mse);
+}
+
 // Per row: cos = a.b / (max(|a|, eps) max(|b|, eps)), mse = |a - b|^2 / d.
 template <class T>
 void distance_forward(Index n, Index d, const T* a, const T* b, T* cos, T* mse) {
 #pragma omp parallel for schedule(static)
-  for (Index i = 0; i < n; ++i) {
-    const RowSums s = row_sums(d, a + i * d, b + i * d, true);
-    cos[i] = static_cast<T>(s.ab / (std::max(std::sqrt(s.aa), kCosineEps) * std::max(std::sqrt(s.bb), kCosineEps)));
-    mse[i] = static_cast<T>(s.ee / static_cast<double>(d));
+  for (Index i0 = 0; i0 < n; i0 += kSumRows) {
+    RowSums s[kSumRows];
+    row_sums_group(n, d, a, b, true, i0, s);
+    for (Index i = i0; i < std::min(n, i0 + kSumRows); ++i) {
+      const RowSums& r = s[i - i0];
+      cos[i] = static_cast<T>(r.ab / (std::max(std::sqrt(r.aa), kCosineEps) * std::max(std::sqrt(r.bb), kCosineEps)));
+      mse[i] = static_cast<T>(r.ee / static_cast<double>(d));
+    }
   }
 }
 
@@ -402,19 +433,23 @@ void distance_forward(Index n, Index d, const T* a, const T* b, T* cos, T* mse) 
 template <class T>
 void distance_backward(Index n, Index d, const T* a, const T* b, const T* dcos, const T* dmse, T* da, T* db) {
 #pragma omp parallel for schedule(static)
-  for (Index i = 0; i < n; ++i) {
-    const RowSums s = row_sums(d, a + i * d, b + i * d, false);
-    const double na = std::sqrt(s.aa), nb = std::sqrt(s.bb);
-    const double ca = std::max(na, kCosineEps), cb = std::max(nb, kCosineEps);
-    const double cos = s.ab / (ca * cb);
-    const double ka = na >= kCosineEps ? cos / (ca * ca) : 0.0, kb = nb >= kCosineEps ? cos / (cb * cb) : 0.0;
-    const double g = dcos[i], inv = 1.0 / (ca * cb);
-    const T gm = T(2) * dmse[i] / static_cast<T>(d);
-    for (Index j = 0; j < d; ++j) {
-      const double u = a[i * d + j], v = b[i * d + j];
-      const T e = a[i * d + j] - b[i * d + j];
-      if (da) da[i * d + j] = static_cast<T>(g * (v * inv - ka * u)) + gm * e;
-      if (db) db[i * d + j] = static_cast<T>(g * (u * inv - kb * v)) + -gm * e;
+  for (Index i0 = 0; i0 < n; i0 += kSumRows) {
+    RowSums s[kSumRows];
+    row_sums_group(n, d, a, b, false, i0, s);
+    for (Index i = i0; i < std::min(n, i0 + kSumRows); ++i) {
+      const RowSums& r = s[i - i0];
+      const double na = std::sqrt(r.aa), nb = std::sqrt(r.bb);
+      const double ca = std::max(na, kCosineEps), cb = std::max(nb, kCosineEps);
+      const double cos = r.ab / (ca * cb);
+      const double ka = na >= kCosineEps ? cos / (ca * ca) : 0.0, kb = nb >= kCosineEps ? cos / (cb * cb) : 0.0;
+      const double g = dcos[i], inv = 1.0 / (ca * cb);
+      const T gm = T(2) * dmse[i] / static_cast<T>(d);
+      for (Index j = 0; j < d; ++j) {
+        const double u = a[i * d + j], v = b[i * d + j];
+        const T e = a[i * d + j] - b[i * d + j];
+        if (da) da[i * d + j] = static_cast<T>(g * (v * inv - ka * u)) + gm * e;
+        if (db) db[i * d + j] = static_cast<T>(g * (u * inv - kb * v)) + -gm * e;
+      }
     }
   }
 }
