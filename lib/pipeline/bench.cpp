@@ -19,6 +19,7 @@
 #include "morphokd/random.hpp"
 #include "morphokd/runtime.hpp"
 #include "morphokd/pipeline/train.hpp"
+#include "core/cpu_features.hpp"
 #include "run_json.hpp"
 
 #if defined(__x86_64__)
@@ -194,7 +195,7 @@ BenchResult bench_epoch(const BenchConfig& c) {
 double measure_fma_peak_gflops() {
 #if defined(__x86_64__)
   if (!__builtin_cpu_supports("fma") || !__builtin_cpu_supports("avx2")) return 0;
-  const bool avx512 = __builtin_cpu_supports("avx512f");
+  const bool avx512 = detail::cpu_has_avx512();
   const long iters = avx512 ? 10'000'000 : 20'000'000;
   double sink = 0;
   const auto start = Clock::now();

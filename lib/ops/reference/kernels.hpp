@@ -413,45 +413,45 @@ void row_sums_group(Index n, Index d, const T* a, const T* b, bool with_mse, Ind
   for (Index k = 0; k < m; ++k) out[k] = row_sums(d, a + (i + k) * d, b + (i + k) * d, with_mse);
 }
 
-// Per row: cos = a.b / (max(|a|, eps) max(|b|, eps)), mse = |a - b|^2 / d.
-template <class T>
-void distance_forward(Index n, Index d, const T* a, const T* b, T* cos, T* mse) {
+// f(i, the row_sums of row i) for every row of [n, d] matrices a and b, in parallel over
+// groups of rows.
+template <class T, class F>
+void for_each_row_sums(Index n, Index d, const T* a, const T* b, bool with_mse, F f) {
 #pragma omp parallel for schedule(static)
   for (Index i0 = 0; i0 < n; i0 += kSumRows) {
     RowSums s[kSumRows];
-    row_sums_group(n, d, a, b, true, i0, s);
-    for (Index i = i0; i < std::min(n, i0 + kSumRows); ++i) {
-      const RowSums& r = s[i - i0];
-      cos[i] = static_cast<T>(r.ab / (std::max(std::sqrt(r.aa), kCosineEps) * std::max(std::sqrt(r.bb), kCosineEps)));
-      mse[i] = static_cast<T>(r.ee / static_cast<double>(d));
-    }
+    row_sums_group(n, d, a, b, with_mse, i0, s);
+    for (Index i = i0; i < std::min(n, i0 + kSumRows); ++i) f(i, s[i - i0]);
   }
+}
+
+// Per row: cos = a.b / (max(|a|, eps) max(|b|, eps)), mse = |a - b|^2 / d.
+template <class T>
+void distance_forward(Index n, Index d, const T* a, const T* b, T* cos, T* mse) {
+  for_each_row_sums(n, d, a, b, true, [&](Index i, const RowSums& s) {
+    cos[i] = static_cast<T>(s.ab / (std::max(std::sqrt(s.aa), kCosineEps) * std::max(std::sqrt(s.bb), kCosineEps)));
+    mse[i] = static_cast<T>(s.ee / static_cast<double>(d));
+  });
 }
 
 // da = dcos d cos/da + dmse d mse/da, where d cos/da = b / (|a||b|) - cos a / |a|^2 (the second
 // term vanishes where |a| is clamped) and d mse/da = 2 (a - b) / d; db likewise.
 template <class T>
 void distance_backward(Index n, Index d, const T* a, const T* b, const T* dcos, const T* dmse, T* da, T* db) {
-#pragma omp parallel for schedule(static)
-  for (Index i0 = 0; i0 < n; i0 += kSumRows) {
-    RowSums s[kSumRows];
-    row_sums_group(n, d, a, b, false, i0, s);
-    for (Index i = i0; i < std::min(n, i0 + kSumRows); ++i) {
-      const RowSums& r = s[i - i0];
-      const double na = std::sqrt(r.aa), nb = std::sqrt(r.bb);
-      const double ca = std::max(na, kCosineEps), cb = std::max(nb, kCosineEps);
-      const double cos = r.ab / (ca * cb);
-      const double ka = na >= kCosineEps ? cos / (ca * ca) : 0.0, kb = nb >= kCosineEps ? cos / (cb * cb) : 0.0;
-      const double g = dcos[i], inv = 1.0 / (ca * cb);
-      const T gm = T(2) * dmse[i] / static_cast<T>(d);
-      for (Index j = 0; j < d; ++j) {
-        const double u = a[i * d + j], v = b[i * d + j];
-        const T e = a[i * d + j] - b[i * d + j];
-        if (da) da[i * d + j] = static_cast<T>(g * (v * inv - ka * u)) + gm * e;
-        if (db) db[i * d + j] = static_cast<T>(g * (u * inv - kb * v)) + -gm * e;
-      }
+  for_each_row_sums(n, d, a, b, false, [&](Index i, const RowSums& s) {
+    const double na = std::sqrt(s.aa), nb = std::sqrt(s.bb);
+    const double ca = std::max(na, kCosineEps), cb = std::max(nb, kCosineEps);
+    const double cos = s.ab / (ca * cb);
+    const double ka = na >= kCosineEps ? cos / (ca * ca) : 0.0, kb = nb >= kCosineEps ? cos / (cb * cb) : 0.0;
+    const double g = dcos[i], inv = 1.0 / (ca * cb);
+    const T gm = T(2) * dmse[i] / static_cast<T>(d);
+    for (Index j = 0; j < d; ++j) {
+      const double u = a[i * d + j], v = b[i * d + j];
+      const T e = a[i * d + j] - b[i * d + j];
+      if (da) da[i * d + j] = static_cast<T>(g * (v * inv - ka * u)) + gm * e;
+      if (db) db[i * d + j] = static_cast<T>(g * (u * inv - kb * v)) + -gm * e;
     }
-  }
+  });
 }
 
 }  // namespace morphokd::ref
