@@ -58,8 +58,11 @@ double sign_agreement(const Tensor& got, const Tensor& want) {
 // Per cell: max |got - want| / max |want| within the cell. Float32 rounding flips a ReLU or
 // max-pool decision near a tie in about one cell in eight (PyTorch's own float32 gradient is
 // 1.7e-2 off its float64 one on MHSMA's first 8 test cells), and a flip moves the whole
-// cell's gradient by 1e-3..1e-1. So: at least 6 of the 8 cells within kGradTol, every cell
-// within kFlipTol, and the gradient signs agree.
+// cell's gradient by 1e-3..1e-1. The fixture's cells are ties-free for PyTorch's float32, not
+// for every order of the sums: in grad_none (pools 3-5) the reference backend flips 2 of the 8
+// on a Zen 5, oneDNN 3 once VGG's wide 16x16 and 8x8 layers ran on brgconv (1 on the jit
+// kernel). So: at least 5 of the 8 cells within kGradTol, every cell within kFlipTol, and the
+// gradient signs agree.
 void check_cells(const Tensor& got, const Tensor& want, const std::string& name) {
   BOOST_REQUIRE(got.shape() == want.shape());
   int close = 0;
@@ -71,7 +74,7 @@ void check_cells(const Tensor& got, const Tensor& want, const std::string& name)
     worst = std::max(worst, r);
     all += " " + std::to_string(r);
   }
-  BOOST_TEST(close >= want.dim(0) - 2, name << ": " << close << " cells within " << kGradTol << "; per cell" << all);
+  BOOST_TEST(close >= want.dim(0) - 3, name << ": " << close << " cells within " << kGradTol << "; per cell" << all);
   BOOST_TEST(worst <= kFlipTol, name << ": a cell " << worst << " off; per cell" << all);
   BOOST_TEST(sign_agreement(got, want) >= 0.999, name << ": gradient signs differ");
 }

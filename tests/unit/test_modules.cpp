@@ -71,6 +71,15 @@ double max_rel_diff(const Tensor& a, const Tensor& b) {
   return worst / scale;
 }
 
+// The share of elements with |a - b| <= tol * max |b|.
+double share_within(const Tensor& a, const Tensor& b, double tol) {
+  double scale = 0;
+  for (float v : b.span()) scale = std::max(scale, static_cast<double>(std::fabs(v)));
+  Index near = 0;
+  for (Index k = 0; k < b.numel(); ++k) near += std::fabs(a.data()[k] - b.data()[k]) <= tol * scale;
+  return static_cast<double>(near) / static_cast<double>(b.numel());
+}
+
 // Every tensor of `a` equals its twin in `b` bit for bit; `what` names the case.
 void expect_same_bits(const std::vector<Tensor>& a, const std::vector<Tensor>& b, const std::string& what) {
   BOOST_TEST_REQUIRE(a.size() == b.size());
@@ -465,10 +474,14 @@ BOOST_AUTO_TEST_CASE(winograd_module_path_approximates_direct) {
   run(cells, W, false, fast, d_fast);
   BOOST_TEST_INFO("pool 5 " << max_rel_diff(wino, direct) << ", input gradient " << max_rel_diff(d_wino, d_direct));
   BOOST_TEST((max_rel_diff(wino, direct) > 0 && max_rel_diff(wino, direct) < kWinogradVsDirect));
-  // Measured 1.4e-6 (pool 5) and 3.0e-6 (input gradient). The gradient's bound is looser: a
-  // ReLU or max-pool decision that a 1e-6 difference flips moves the gradient behind it by
-  // far more (test_adversarial: 0.059 between the backends); none does here.
-  BOOST_TEST((max_rel_diff(d_wino, d_direct) > 0 && max_rel_diff(d_wino, d_direct) < 1e-4));
+  // Pool 5 measured 1.4-2.0e-6. The gradient's bound is looser: a ReLU or max-pool decision
+  // that a 1e-6 difference flips moves the gradient behind it by far more (test_adversarial:
+  // 0.059 between the backends). With the jit kernel for every direct layer none flipped here
+  // (3.0e-6); with brgconv on the wide 16x16 and 8x8 layers one does: 3.6e-3 at most, 2.7 %
+  // of the pixels beyond 1e-4 (its receptive field), 97 % within 1e-5. So: all within 0.1,
+  // 95 % within 1e-4.
+  BOOST_TEST((max_rel_diff(d_wino, d_direct) > 0 && max_rel_diff(d_wino, d_direct) < 0.1));
+  BOOST_TEST(share_within(d_wino, d_direct, 1e-4) >= 0.95);
   std::vector<Tensor> chain;
   nn::FrozenForward::compile(*net, Precision::fp32_winograd)->forward(cells, std::vector<std::size_t>{30}, chain);
   for (const auto& [a, b] : {std::pair{&wino, &one}, {&d_wino, &d_one}, {&wino, &fast}, {&d_wino, &d_fast}, {&wino, &chain[0]}})
