@@ -38,6 +38,8 @@ struct alignas(64) CacheLine {
   std::byte b[64];
 };
 inline std::size_t lines_for(std::size_t bytes) { return (bytes + sizeof(CacheLine) - 1) / sizeof(CacheLine); }
+// A Tensor's length that holds `bytes` in whole cache lines (planned buffers: fit_capacity).
+inline Index floats_for(std::size_t bytes) { return static_cast<Index>(lines_for(bytes) * sizeof(CacheLine) / sizeof(float)); }
 
 // A 3x3, stride-1, pad-1 convolution. prop_kind forward_training everywhere, the frozen chain
 // included: oneDNN picks its kernel by prop_kind (on AVX512-BF16 CPUs brgconv for inference,

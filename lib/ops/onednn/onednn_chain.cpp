@@ -52,7 +52,7 @@ struct ChainPlan::Impl {
   };
   std::vector<Step> steps;
   memory input;  // the user's input, rebound to x's data each run
-  std::vector<CacheLine> buffers[2];
+  Tensor buffers[2];  // on pages of their own, huge where granted: up to 67 MB each
 };
 
 ChainPlan::ChainPlan(const std::vector<ops::ChainStage>& stages, const Shape& in, Precision precision)
@@ -114,7 +114,7 @@ ChainPlan::ChainPlan(const std::vector<ops::ChainStage>& stages, const Shape& in
     }
   }
   ctx().strm.wait();
-  for (auto& b : p.buffers) b.resize(lines_for(bytes));
+  for (auto& b : p.buffers) fit_capacity(b, floats_for(bytes));
   for (std::size_t k = 0; k < steps.size(); ++k) {
     Impl::Step& step = steps[k];
     step.args[DNNL_ARG_DST] = memory(step.dst, ctx().eng, p.buffers[k % 2].data());

@@ -150,14 +150,14 @@ Entry& cached(const std::string& key, Make make) {
 // Scratch shared by every op (calls run one at a time): one grow-only buffer per role, so
 // it follows the largest call. A call's layout changes share one role, carved in pieces,
 // rather than one role each: their sum per call is far below the sum of each role's largest.
+// On pages of their own (huge where the kernel grants them): the teacher's layout changes
+// move up to 67 MB a call.
 enum Slot { kStage, kChunkIn, kChunkOut };
-std::vector<CacheLine> g_scratch[3];
+Tensor g_scratch[3];
 void* scratch(Slot slot, std::size_t bytes) {
-  std::vector<CacheLine>& b = g_scratch[slot];
-  if (b.size() * sizeof(CacheLine) < bytes) {  // the old one freed first, the new one exact
-    std::vector<CacheLine>().swap(b);
-    b.resize(lines_for(bytes));
-  }
+  Tensor& b = g_scratch[slot];
+  if (static_cast<std::size_t>(b.numel()) * sizeof(float) < bytes) b = Tensor();  // the old one freed first
+  fit_capacity(b, floats_for(bytes));
   return b.data();
 }
 
@@ -203,7 +203,7 @@ struct ConvBwdWeights {
 }  // namespace
 
 void release_scratch() {
-  for (std::vector<CacheLine>& b : g_scratch) std::vector<CacheLine>().swap(b);
+  for (Tensor& b : g_scratch) b = Tensor();
 }
 
 std::vector<std::string> kernels_used() {

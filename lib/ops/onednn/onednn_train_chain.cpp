@@ -40,7 +40,7 @@ struct Slots {
   memory make(const memory::desc& d) {
     if (next == arena.size()) arena.emplace_back();
     Tensor& t = arena[next++];
-    fit_capacity(t, static_cast<Index>(lines_for(d.get_size()) * sizeof(CacheLine) / sizeof(float)));
+    fit_capacity(t, floats_for(d.get_size()));
     return {d, ctx().eng, t.data()};
   }
 };
