@@ -16,7 +16,14 @@
 #include "morphokd/nn/layers.hpp"
 #include "morphokd/nn/train_chain.hpp"
 #include "morphokd/random.hpp"
+#include "morphokd_build_config.hpp"
 #include "support.hpp"
+#if MORPHOKD_HAS_ONEDNN
+#include <cstring>
+
+#include "core/cpu_features.hpp"
+#include "ops/onednn/maxpool_blocked.hpp"
+#endif
 
 using namespace morphokd;
 using morphokd::test::expect_error;
@@ -277,6 +284,68 @@ BOOST_AUTO_TEST_CASE(chain_runs_a_conv_and_its_pool_in_parts_with_the_batch_bits
                  "images " << b << "-" << b + 2 << ", tap " << taps[t]);
   }
 }
+
+#if MORPHOKD_HAS_ONEDNN
+// The chain's max-pool on AVX-512 CPUs (ours, maxpool_blocked.hpp) against oneDNN's, byte
+// for byte, forward (output and workspace) and backward: inputs of few values and both signs
+// of zero (a ReLU's outputs), so many windows tie and the tie rule decides. Then the chain
+// logs it as the kernel it ran.
+BOOST_AUTO_TEST_CASE(our_blocked_maxpool_gives_onednns_bytes) {
+  namespace od = onednn::detail;
+  using dnnl::memory;
+  using tag = memory::format_tag;
+  if (!morphokd::detail::cpu_has_avx512()) return;
+  auto same = [](const memory& a, const memory& b) {
+    return std::memcmp(a.get_data_handle(), b.get_data_handle(), a.get_desc().get_size()) == 0;
+  };
+  const float values[] = {-0.0f, 0.0f, 0.5f, 1.0f, 1.5f};
+  for (const memory::dims& xd : {memory::dims{2, 32, 8, 6}, memory::dims{3, 16, 4, 4}, memory::dims{4, 128, 32, 32}}) {
+    const memory::dims yd{xd[0], xd[1], xd[2] / 2, xd[3] / 2};
+    const memory::desc x(xd, memory::data_type::f32, tag::aBcd16b), y(yd, memory::data_type::f32, tag::aBcd16b);
+    const dnnl::pooling_forward::primitive_desc pd(
+        dnnl::pooling_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::pooling_max, x, y, {2, 2}, {2, 2},
+                                    {0, 0}, {0, 0}),
+        od::ctx().eng);
+    const dnnl::pooling_backward::primitive_desc bpd(
+        dnnl::pooling_backward::desc(dnnl::algorithm::pooling_max, x, y, {2, 2}, {2, 2}, {0, 0}, {0, 0}), od::ctx().eng, pd);
+    const memory::desc wsd = pd.workspace_desc();
+    BOOST_REQUIRE(od::maxpool16_applies(x, y, wsd));
+    BOOST_TEST(od::maxpool16_applies(x, y));
+    BOOST_TEST(!od::maxpool16_applies(memory::desc(xd, memory::data_type::f32, tag::aBcd8b), y, wsd));
+    BOOST_TEST(!od::maxpool16_applies(x, y, memory::desc(yd, memory::data_type::s32, tag::aBcd16b)));
+    memory src(x, od::ctx().eng), dy(y, od::ctx().eng);
+    memory theirs[3] = {memory(y, od::ctx().eng), memory(wsd, od::ctx().eng), memory(x, od::ctx().eng)};  // y, ws, dx
+    memory ours[3] = {memory(y, od::ctx().eng), memory(wsd, od::ctx().eng), memory(x, od::ctx().eng)};
+    auto* v = static_cast<float*>(src.get_data_handle());
+    for (std::size_t i = 0; i < x.get_size() / sizeof(float); ++i) v[i] = values[static_cast<int>(5 * uniform01(5, i))];
+    auto* g = static_cast<float*>(dy.get_data_handle());
+    for (std::size_t i = 0; i < y.get_size() / sizeof(float); ++i) g[i] = static_cast<float>(2 * uniform01(6, i) - 1);
+    for (memory& m : ours) std::memset(m.get_data_handle(), 0xff, m.get_desc().get_size());  // every byte must be written
+    dnnl::pooling_forward(pd).execute(od::ctx().strm, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, theirs[0]}, {DNNL_ARG_WORKSPACE, theirs[1]}});
+    dnnl::pooling_backward(bpd).execute(od::ctx().strm,
+                                        {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WORKSPACE, theirs[1]}, {DNNL_ARG_DIFF_SRC, theirs[2]}});
+    od::ctx().strm.wait();
+    od::maxpool16_forward(xd, v, static_cast<float*>(ours[0].get_data_handle()), static_cast<std::uint8_t*>(ours[1].get_data_handle()));
+    od::maxpool16_backward(xd, g, static_cast<const std::uint8_t*>(ours[1].get_data_handle()), static_cast<float*>(ours[2].get_data_handle()));
+    const char* names[3] = {"output", "workspace", "input gradient"};
+    for (int k = 0; k < 3; ++k) BOOST_TEST(same(ours[k], theirs[k]), "input " << xd[1] << "x" << xd[2] << ", " << names[k]);
+    std::memset(ours[0].get_data_handle(), 0xff, y.get_size());
+    od::maxpool16_forward(xd, v, static_cast<float*>(ours[0].get_data_handle()), nullptr);  // inference: no workspace
+    BOOST_TEST(same(ours[0], theirs[0]));
+  }
+  BackendScope scope(Backend::onednn);
+  DeterministicScope mode(false);
+  Case c(kStudentLike, {5, 11});
+  Tensor x = Tensor::empty({2, 3, 16, 16});
+  fill_uniform(x, 7);
+  step(*c.chained, c.chain.get(), x, {5, 11}, c.grads_for(x, 8));
+  const auto used = ops::onednn_kernels_used();
+  for (const char* op : {"train_maxpool:", "train_maxpool_bwd:"})
+    BOOST_TEST(std::any_of(used.begin(), used.end(), [op](const std::string& k) {
+      return k.starts_with(op) && k.ends_with("-> morphokd:maxpool16:avx512");
+    }), op);
+}
+#endif
 
 BOOST_AUTO_TEST_CASE(chain_refuses_what_it_cannot_run) {
   auto linear = std::make_unique<nn::Sequential>("head");

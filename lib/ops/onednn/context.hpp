@@ -45,8 +45,8 @@ inline Index floats_for(std::size_t bytes) { return static_cast<Index>(lines_for
 // included: oneDNN picks its kernel by prop_kind (on AVX512-BF16 CPUs brgconv for inference,
 // jit for training), and the chain must run the module path's kernel to give its bits.
 // (The bf16 chain has no module path to match: forward_inference, `type` for all but the bias.)
-// fp32 direct on VGG's wide 16x16 and 8x8 layers: NHWC activations, which oneDNN runs on
-// brgconv where it has that kernel (else the `any` choice stands).
+// fp32 direct on VGG's wide 16x16 and 8x8 layers on AMD CPUs: NHWC activations, which oneDNN
+// runs on brgconv where it has that kernel (else the `any` choice stands).
 dnnl::convolution_forward::primitive_desc conv_fwd_pd(const memory::dims& x, const memory::dims& w,
                                                       const memory::dims& y, bool bias,
                                                       const dnnl::primitive_attr& attr = {}, dt type = dt::f32,

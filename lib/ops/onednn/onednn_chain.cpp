@@ -5,6 +5,7 @@
 #include <string>
 
 #include "context.hpp"
+#include "maxpool_blocked.hpp"
 #include "morphokd/error.hpp"
 #include "onednn_ops.hpp"
 
@@ -43,7 +44,8 @@ dnnl::convolution_forward::primitive_desc bf16_conv(const memory::dims& x, const
 
 struct ChainPlan::Impl {
   struct Step {
-    dnnl::primitive prim;
+    dnnl::primitive prim;                  // empty: a pool of ours (maxpool_blocked.hpp) over `pool_src` dims
+    memory::dims pool_src;
     std::unordered_map<int, memory> args;  // bound once; src/dst (a reorder's from/to) in the ping-pong buffers
     int stage = -1;                        // the stage whose output this step completes; -1: none (a reorder, a conv before its ReLU)
     memory::desc dst;
@@ -65,8 +67,9 @@ ChainPlan::ChainPlan(const std::vector<ops::ChainStage>& stages, const Shape& in
   std::vector<Impl::Step> steps;
   std::size_t bytes = 0;
   auto add = [&](dnnl::primitive prim, const memory::desc& dst, int stage, const memory::dims& out,
-                 std::unordered_map<int, memory> args) {
-    steps.push_back({std::move(prim), std::move(args), stage, dst, Shape(std::vector<Index>(out.begin(), out.end())), {}});
+                 std::unordered_map<int, memory> args, memory::dims pool_src = {}) {
+    steps.push_back({std::move(prim), std::move(pool_src), std::move(args), stage, dst,
+                     Shape(std::vector<Index>(out.begin(), out.end())), {}});
     bytes = std::max(bytes, dst.get_size());
     cur = dst;
   };
@@ -108,8 +111,13 @@ ChainPlan::ChainPlan(const std::vector<ops::ChainStage>& stages, const Shape& in
           dnnl::pooling_forward::desc(prop_kind::forward_inference, algorithm::pooling_max, cur, any(yd, cur.data_type()), {2, 2},
                                       {2, 2}, {0, 0}, {0, 0}),
           ctx().eng);
-      log("chain_maxpool", yd, pd.impl_info_str());
-      add(dnnl::pooling_forward(pd), pd.dst_desc(), static_cast<int>(s), yd, {});
+      if (maxpool16_applies(cur, pd.dst_desc())) {
+        log("chain_maxpool", yd, kMaxpool16Impl);
+        add({}, pd.dst_desc(), static_cast<int>(s), yd, {}, d);
+      } else {
+        log("chain_maxpool", yd, pd.impl_info_str());
+        add(dnnl::pooling_forward(pd), pd.dst_desc(), static_cast<int>(s), yd, {});
+      }
       d = yd;
     }
   }
@@ -131,7 +139,11 @@ void ChainPlan::run(const Tensor& x, std::span<const std::size_t> taps, std::vec
   out.resize(taps.size());
   std::size_t next = 0;
   for (Impl::Step& step : p.steps) {
-    step.prim.execute(ctx().strm, step.args);
+    if (step.prim)
+      step.prim.execute(ctx().strm, step.args);
+    else
+      maxpool16_forward(step.pool_src, static_cast<const float*>(step.args[DNNL_ARG_SRC].get_data_handle()),
+                        static_cast<float*>(step.args[DNNL_ARG_DST].get_data_handle()), nullptr);
     if (next == taps.size() || step.stage != static_cast<int>(taps[next])) continue;
     fit_shape(out[next], step.shape);
     memory& have = step.args[DNNL_ARG_DST];

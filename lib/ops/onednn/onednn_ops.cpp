@@ -15,6 +15,7 @@
 
 #include "context.hpp"
 #include "../reference/kernels.hpp"
+#include "core/cpu_features.hpp"
 #include "../winograd_chunks.hpp"
 
 #include "morphokd/error.hpp"
@@ -76,9 +77,10 @@ const memory::dims kStride{1, 1}, kPad{1, 1};
 namespace {
 // VGG's wide 16x16 and 8x8 layers: there, on a Zen 5, brgconv ran 6-14 % faster than the jit
 // kernel oneDNN picks for training; at 4x4 and 32x32 and on the students' 16-channel layers as
-// fast or slower. A rule of the shape, not the batch: an image's bits stay batch-free.
+// fast or slower. On an Intel Xeon (AMX) it ran 2-14 % slower at those same layers, so AMD
+// only. A rule of the CPU and the shape, not the batch: an image's bits stay batch-free.
 bool prefers_brgconv(memory::dim in_channels, memory::dim out_channels, memory::dim height) {
-  return in_channels >= 128 && out_channels >= 128 && (height == 8 || height == 16);
+  return morphokd::detail::cpu_is_amd() && in_channels >= 128 && out_channels >= 128 && (height == 8 || height == 16);
 }
 }  // namespace
 

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "context.hpp"
+#include "maxpool_blocked.hpp"
 #include "morphokd/error.hpp"
 #include "onednn_ops.hpp"
 
@@ -127,6 +128,7 @@ struct TrainPlan::Impl {
     // pool block
     dnnl::pooling_forward pool;
     dnnl::pooling_backward pool_bwd;
+    bool pool_ours = false;  // maxpool16_forward and _backward instead of the two above
     memory pool_ws;
     memory pool_src;
     // tapped: its output to NCHW, and its gradient in
@@ -166,7 +168,7 @@ TrainPlan::TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in
   // A conv (ReLU fused) and the pool above it, a part at a time where that keeps their kernels
   // and each image's values together; parts of one image are left out: oneDNN's forward conv
   // picks another kernel shape for a batch of 1.
-  auto plan_parts = [&](Impl::Block& conv, const dnnl::pooling_forward::primitive_desc& pool) {
+  auto plan_parts = [&](Impl::Block& conv, const dnnl::pooling_forward::primitive_desc& pool, bool pool_ours) {
     const memory::desc x = conv.conv_pd.src_desc(), y = conv.conv_pd.dst_desc();
     const memory::dim n = x.dims()[0];
     memory::dim k = std::min<memory::dim>(n, static_cast<memory::dim>(kPartBytes / (y.get_size() / n)));
@@ -189,7 +191,7 @@ TrainPlan::TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in
     Impl::Block::Parts& parts = conv.parts;
     parts.images = k;
     parts.conv = dnnl::convolution_forward(cpd);
-    parts.pool = dnnl::pooling_forward(ppd);
+    if (!pool_ours) parts.pool = dnnl::pooling_forward(ppd);
     parts.src = memory(cpd.src_desc(), ctx().eng, DNNL_MEMORY_NONE);
     parts.scratch = memory(cpd.dst_desc(), ctx().eng, DNNL_MEMORY_NONE);
     part_scratch = std::max(part_scratch, cpd.dst_desc().get_size());
@@ -209,16 +211,20 @@ TrainPlan::TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in
       const dnnl::pooling_backward::primitive_desc bpd(
           dnnl::pooling_backward::desc(algorithm::pooling_max, cur.get_desc(), pd.dst_desc(), {2, 2}, {2, 2}, {0, 0}, {0, 0}),
           ctx().eng, pd);
-      log("train_maxpool", d, b.out, pd.impl_info_str());
-      log("train_maxpool_bwd", d, b.out, bpd.impl_info_str());
-      b.pool = dnnl::pooling_forward(pd);
-      b.pool_bwd = dnnl::pooling_backward(bpd);
+      b.pool_ours = maxpool16_applies(cur.get_desc(), pd.dst_desc(), pd.workspace_desc()) &&
+                    bpd.diff_src_desc() == cur.get_desc() && bpd.diff_dst_desc() == pd.dst_desc();
+      log("train_maxpool", d, b.out, b.pool_ours ? kMaxpool16Impl : pd.impl_info_str());
+      log("train_maxpool_bwd", d, b.out, b.pool_ours ? kMaxpool16Impl : bpd.impl_info_str());
+      if (!b.pool_ours) {
+        b.pool = dnnl::pooling_forward(pd);
+        b.pool_bwd = dnnl::pooling_backward(bpd);
+      }
       b.pool_ws = slots.make(pd.workspace_desc());
       b.pool_src = cur;
       b.act = slots.make(pd.dst_desc());
       if (i > 0 && p.blocks[i - 1].relu_at_pool) {
         b.relu_bwd = relu_bwd_from(pd.dst_desc(), b.out);
-        plan_parts(p.blocks[i - 1], pd);
+        plan_parts(p.blocks[i - 1], pd, b.pool_ours);
       }
     } else {
       const ops::TrainBlock& s = *b.spec;
@@ -348,7 +354,11 @@ void TrainPlan::forward(const Tensor& x, std::span<const std::size_t> taps, std:
       parts.dst.set_data_handle(dst + k * dst_bytes);
       parts.ws.set_data_handle(ws + k * ws_bytes);
       parts.conv.execute(s, args);
-      parts.pool.execute(s, {{DNNL_ARG_SRC, parts.scratch}, {DNNL_ARG_DST, parts.dst}, {DNNL_ARG_WORKSPACE, parts.ws}});
+      if (pool.pool_ours)
+        maxpool16_forward(parts.scratch.get_desc().dims(), static_cast<const float*>(parts.scratch.get_data_handle()),
+                          static_cast<float*>(parts.dst.get_data_handle()), static_cast<std::uint8_t*>(parts.ws.get_data_handle()));
+      else
+        parts.pool.execute(s, {{DNNL_ARG_SRC, parts.scratch}, {DNNL_ARG_DST, parts.dst}, {DNNL_ARG_WORKSPACE, parts.ws}});
     }
   };
   std::size_t next = 0;
@@ -356,8 +366,14 @@ void TrainPlan::forward(const Tensor& x, std::span<const std::size_t> taps, std:
     Impl::Block& b = p.blocks[i];
     const ops::TrainBlock& t = *b.spec;
     if (t.is_pool()) {
-      if (i == 0 || p.blocks[i - 1].parts.images == 0)  // else run with the conv below
+      if (i > 0 && p.blocks[i - 1].parts.images > 0) {
+        // run with the conv below
+      } else if (b.pool_ours) {
+        maxpool16_forward(b.pool_src.get_desc().dims(), static_cast<const float*>(b.pool_src.get_data_handle()),
+                          static_cast<float*>(b.act.get_data_handle()), static_cast<std::uint8_t*>(b.pool_ws.get_data_handle()));
+      } else {
         b.pool.execute(s, {{DNNL_ARG_SRC, b.pool_src}, {DNNL_ARG_DST, b.act}, {DNNL_ARG_WORKSPACE, b.pool_ws}});
+      }
     } else {
       bind(b.w_user, t.weight);
       b.src.run();
@@ -434,7 +450,12 @@ void TrainPlan::backward(std::span<const std::size_t> taps, std::span<const Tens
       if (!below) break;
       const memory g = grad(b.dout, b.act.get_desc());
       if (b.relu_bwd) b.relu_bwd.execute(s, {{DNNL_ARG_DST, b.act}, {DNNL_ARG_DIFF_DST, g}, {DNNL_ARG_DIFF_SRC, g}});
-      b.pool_bwd.execute(s, {{DNNL_ARG_DIFF_DST, g}, {DNNL_ARG_WORKSPACE, b.pool_ws}, {DNNL_ARG_DIFF_SRC, grad(1 - b.dout, b.pool_src.get_desc())}});
+      const memory dx = grad(1 - b.dout, b.pool_src.get_desc());
+      if (b.pool_ours)
+        maxpool16_backward(dx.get_desc().dims(), static_cast<const float*>(g.get_data_handle()),
+                           static_cast<const std::uint8_t*>(b.pool_ws.get_data_handle()), static_cast<float*>(dx.get_data_handle()));
+      else
+        b.pool_bwd.execute(s, {{DNNL_ARG_DIFF_DST, g}, {DNNL_ARG_WORKSPACE, b.pool_ws}, {DNNL_ARG_DIFF_SRC, dx}});
       continue;
     }
     const ops::TrainBlock& t = *b.spec;
