@@ -1,5 +1,6 @@
 // ops::InferenceChain on oneDNN: one primitive per stage, conv + bias + ReLU fused through a
-// post-op, the layouts (and in bf16 the data type) oneDNN picks kept from stage to stage.
+// post-op, the layouts (and in bf16 the data type) oneDNN picks kept from stage to stage; fp32
+// max-pools on AVX-512 by our kernel (maxpool_blocked.hpp, oneDNN's bytes).
 // fp32-winograd: the modules' Winograd kernels (their bits), where oneDNN has them, else direct.
 #include <algorithm>
 #include <string>

@@ -1,8 +1,8 @@
 // ops::TrainingChain on oneDNN: per conv block a convolution and a batch normalization with the
 // ReLU fused (its workspace remembers the signs), or without one the ReLU as the convolution's
-// post-op (its output gives the signs); oneDNN's max-pool with its workspace. Activations and
-// gradients stay in the layouts these pick; a layout change is planned only where two
-// primitives disagree. Every kernel is logged (ops::onednn_kernels_used).
+// post-op (its output gives the signs); the max-pool with oneDNN's workspace (on AVX-512 by our
+// kernels, maxpool_blocked.hpp, with oneDNN's bytes). Activations and gradients stay in the
+// layouts these pick; a layout change is planned only where two primitives disagree. Every kernel is logged (ops::onednn_kernels_used).
 //
 // Memory: untapped conv-block outputs are not kept where backward can do without them; they
 // are written into the gradient buffer their gradient will take, idle during forward.
