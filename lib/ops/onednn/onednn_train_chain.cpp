@@ -2,7 +2,8 @@
 // ReLU fused (its workspace remembers the signs), or without one the ReLU as the convolution's
 // post-op (its output gives the signs); the max-pool with oneDNN's workspace (on AVX-512 by our
 // kernels, maxpool_blocked.hpp, with oneDNN's bytes). Activations and gradients stay in the
-// layouts these pick; a layout change is planned only where two primitives disagree. Every kernel is logged (ops::onednn_kernels_used).
+// layouts these pick; a layout change is planned only where two primitives disagree. Every
+// kernel is logged (ops::onednn_kernels_used).
 //
 // Memory: untapped conv-block outputs are not kept where backward can do without them; they
 // are written into the gradient buffer their gradient will take, idle during forward.
@@ -183,7 +184,7 @@ TrainPlan::TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in
         dnnl::pooling_forward::desc(prop_kind::forward_training, algorithm::pooling_max, cpd.dst_desc(),
                                     any(part_of(pool.dst_desc(), k).dims()), {2, 2}, {2, 2}, {0, 0}, {0, 0}),
         ctx().eng);
-    if (cpd.impl_info_str() != conv.conv_pd.impl_info_str() || cpd.src_desc() != part_of(x, k) ||
+    if (cpd.impl_info_str() != conv.conv_pd.impl_info_str() || cpd.src_desc() != part_of(x, k) || cpd.dst_desc() != part_of(y, k) ||
         cpd.weights_desc() != conv.conv_pd.weights_desc() || ppd.impl_info_str() != pool.impl_info_str() ||
         ppd.dst_desc() != part_of(pool.dst_desc(), k) || ppd.workspace_desc() != part_of(pool.workspace_desc(), k))
       return;
