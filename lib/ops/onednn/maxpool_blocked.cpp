@@ -38,7 +38,8 @@ bool maxpool16_applies(const memory::desc& src, const memory::desc& dst, const m
 }
 
 #if defined(__x86_64__)
-__attribute__((target("avx512f"))) void maxpool16_forward(const memory::dims& s, const float* x, float* y, std::uint8_t* which) {
+namespace {
+__attribute__((target("avx512f"))) void forward(const memory::dims& s, const float* x, float* y, std::uint8_t* which) {
   const memory::dim ow = s[3] / 2, row = s[3] * kBlock;
   for_each_output_row(s, [&](memory::dim in, memory::dim out) __attribute__((target("avx512f"))) {
     const float* const top = x + in;
@@ -58,7 +59,7 @@ __attribute__((target("avx512f"))) void maxpool16_forward(const memory::dims& s,
   });
 }
 
-__attribute__((target("avx512f"))) void maxpool16_backward(const memory::dims& s, const float* dy, const std::uint8_t* which, float* dx) {
+__attribute__((target("avx512f"))) void backward(const memory::dims& s, const float* dy, const std::uint8_t* which, float* dx) {
   const memory::dim ow = s[3] / 2, row = s[3] * kBlock;
   for_each_output_row(s, [&](memory::dim in, memory::dim out) __attribute__((target("avx512f"))) {
     float* const rows[2] = {dx + in, dx + in + row};
@@ -71,9 +72,20 @@ __attribute__((target("avx512f"))) void maxpool16_backward(const memory::dims& s
     }
   });
 }
+}  // namespace
+
+void maxpool16_forward(const memory& x, const memory& y, const memory& which) {
+  forward(x.get_desc().dims(), static_cast<const float*>(x.get_data_handle()), static_cast<float*>(y.get_data_handle()),
+          which ? static_cast<std::uint8_t*>(which.get_data_handle()) : nullptr);
+}
+
+void maxpool16_backward(const memory& dy, const memory& which, const memory& dx) {
+  backward(dx.get_desc().dims(), static_cast<const float*>(dy.get_data_handle()),
+           static_cast<const std::uint8_t*>(which.get_data_handle()), static_cast<float*>(dx.get_data_handle()));
+}
 #else
-void maxpool16_forward(const memory::dims&, const float*, float*, std::uint8_t*) { fail("maxpool16_forward: needs AVX-512"); }
-void maxpool16_backward(const memory::dims&, const float*, const std::uint8_t*, float*) { fail("maxpool16_backward: needs AVX-512"); }
+void maxpool16_forward(const memory&, const memory&, const memory&) { fail("maxpool16_forward: needs AVX-512"); }
+void maxpool16_backward(const memory&, const memory&, const memory&) { fail("maxpool16_backward: needs AVX-512"); }
 #endif
 
 }  // namespace morphokd::onednn::detail

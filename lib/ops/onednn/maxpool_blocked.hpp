@@ -17,9 +17,10 @@ inline constexpr const char* kMaxpool16Impl = "morphokd:maxpool16:avx512";
 // the pooling keeps a workspace; an empty desc where not): an AVX-512 CPU, all in aBcd16b.
 bool maxpool16_applies(const memory::desc& src, const memory::desc& dst, const memory::desc& ws = {});
 
-// y [N, C, H/2, W/2] and, where not null, `which` from x [N, C, H, W] (dims `src`).
-void maxpool16_forward(const memory::dims& src, const float* x, float* y, std::uint8_t* which);
-// dx [N, C, H, W] (dims `src`) from dy [N, C, H/2, W/2] and the forward's `which`.
-void maxpool16_backward(const memory::dims& src, const float* dy, const std::uint8_t* which, float* dx);
+// y [N, C, H/2, W/2] and, where given, its workspace `which` from x [N, C, H, W], in the
+// layouts maxpool16_applies accepted.
+void maxpool16_forward(const memory& x, const memory& y, const memory& which = {});
+// dx [N, C, H, W] from dy [N, C, H/2, W/2] and the forward's `which`.
+void maxpool16_backward(const memory& dy, const memory& which, const memory& dx);
 
 }  // namespace morphokd::onednn::detail

@@ -45,8 +45,7 @@ dnnl::convolution_forward::primitive_desc bf16_conv(const memory::dims& x, const
 
 struct ChainPlan::Impl {
   struct Step {
-    dnnl::primitive prim;                  // empty: a pool of ours (maxpool_blocked.hpp) over `pool_src` dims
-    memory::dims pool_src;
+    dnnl::primitive prim;                  // empty: a pool of ours (maxpool_blocked.hpp)
     std::unordered_map<int, memory> args;  // bound once; src/dst (a reorder's from/to) in the ping-pong buffers
     int stage = -1;                        // the stage whose output this step completes; -1: none (a reorder, a conv before its ReLU)
     memory::desc dst;
@@ -68,9 +67,8 @@ ChainPlan::ChainPlan(const std::vector<ops::ChainStage>& stages, const Shape& in
   std::vector<Impl::Step> steps;
   std::size_t bytes = 0;
   auto add = [&](dnnl::primitive prim, const memory::desc& dst, int stage, const memory::dims& out,
-                 std::unordered_map<int, memory> args, memory::dims pool_src = {}) {
-    steps.push_back({std::move(prim), std::move(pool_src), std::move(args), stage, dst,
-                     Shape(std::vector<Index>(out.begin(), out.end())), {}});
+                 std::unordered_map<int, memory> args) {
+    steps.push_back({std::move(prim), std::move(args), stage, dst, Shape(std::vector<Index>(out.begin(), out.end())), {}});
     bytes = std::max(bytes, dst.get_size());
     cur = dst;
   };
@@ -114,7 +112,7 @@ ChainPlan::ChainPlan(const std::vector<ops::ChainStage>& stages, const Shape& in
           ctx().eng);
       if (maxpool16_applies(cur, pd.dst_desc())) {
         log("chain_maxpool", yd, kMaxpool16Impl);
-        add({}, pd.dst_desc(), static_cast<int>(s), yd, {}, d);
+        add({}, pd.dst_desc(), static_cast<int>(s), yd, {});
       } else {
         log("chain_maxpool", yd, pd.impl_info_str());
         add(dnnl::pooling_forward(pd), pd.dst_desc(), static_cast<int>(s), yd, {});
@@ -143,8 +141,7 @@ void ChainPlan::run(const Tensor& x, std::span<const std::size_t> taps, std::vec
     if (step.prim)
       step.prim.execute(ctx().strm, step.args);
     else
-      maxpool16_forward(step.pool_src, static_cast<const float*>(step.args[DNNL_ARG_SRC].get_data_handle()),
-                        static_cast<float*>(step.args[DNNL_ARG_DST].get_data_handle()), nullptr);
+      maxpool16_forward(step.args[DNNL_ARG_SRC], step.args[DNNL_ARG_DST]);
     if (next == taps.size() || step.stage != static_cast<int>(taps[next])) continue;
     fit_shape(out[next], step.shape);
     memory& have = step.args[DNNL_ARG_DST];

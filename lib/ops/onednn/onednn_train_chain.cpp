@@ -356,8 +356,7 @@ void TrainPlan::forward(const Tensor& x, std::span<const std::size_t> taps, std:
       parts.ws.set_data_handle(ws + k * ws_bytes);
       parts.conv.execute(s, args);
       if (pool.pool_ours)
-        maxpool16_forward(parts.scratch.get_desc().dims(), static_cast<const float*>(parts.scratch.get_data_handle()),
-                          static_cast<float*>(parts.dst.get_data_handle()), static_cast<std::uint8_t*>(parts.ws.get_data_handle()));
+        maxpool16_forward(parts.scratch, parts.dst, parts.ws);
       else
         parts.pool.execute(s, {{DNNL_ARG_SRC, parts.scratch}, {DNNL_ARG_DST, parts.dst}, {DNNL_ARG_WORKSPACE, parts.ws}});
     }
@@ -370,8 +369,7 @@ void TrainPlan::forward(const Tensor& x, std::span<const std::size_t> taps, std:
       if (i > 0 && p.blocks[i - 1].parts.images > 0) {
         // run with the conv below
       } else if (b.pool_ours) {
-        maxpool16_forward(b.pool_src.get_desc().dims(), static_cast<const float*>(b.pool_src.get_data_handle()),
-                          static_cast<float*>(b.act.get_data_handle()), static_cast<std::uint8_t*>(b.pool_ws.get_data_handle()));
+        maxpool16_forward(b.pool_src, b.act, b.pool_ws);
       } else {
         b.pool.execute(s, {{DNNL_ARG_SRC, b.pool_src}, {DNNL_ARG_DST, b.act}, {DNNL_ARG_WORKSPACE, b.pool_ws}});
       }
@@ -453,8 +451,7 @@ void TrainPlan::backward(std::span<const std::size_t> taps, std::span<const Tens
       if (b.relu_bwd) b.relu_bwd.execute(s, {{DNNL_ARG_DST, b.act}, {DNNL_ARG_DIFF_DST, g}, {DNNL_ARG_DIFF_SRC, g}});
       const memory dx = grad(1 - b.dout, b.pool_src.get_desc());
       if (b.pool_ours)
-        maxpool16_backward(dx.get_desc().dims(), static_cast<const float*>(g.get_data_handle()),
-                           static_cast<const std::uint8_t*>(b.pool_ws.get_data_handle()), static_cast<float*>(dx.get_data_handle()));
+        maxpool16_backward(g, b.pool_ws, dx);
       else
         b.pool_bwd.execute(s, {{DNNL_ARG_DIFF_DST, g}, {DNNL_ARG_WORKSPACE, b.pool_ws}, {DNNL_ARG_DIFF_SRC, dx}});
       continue;
