@@ -65,10 +65,10 @@ check "... and finished" test -f "$cell/cell.json"
 # A third λ, killed while it trains, then resumed to the end.
 "$MORPHOKD" --threads 2 experiment --config "$WORK/exp3.json" --data "$DATA" --out "$OUT" >"$WORK/killed.log" 2>&1 &
 pid=$!
-for _ in $(seq 600); do
+for _ in $(seq 3000); do
   new=$(ls "$OUT"/runs/*.log | xargs grep -l "teacher targets" 2>/dev/null | wc -l)
   [ "$new" -ge 3 ] && break
-  sleep 0.5
+  sleep 0.1
 done
 kill -9 $pid; wait $pid 2>/dev/null
 check "killed before the third cell finished" test "$(ls "$OUT"/runs/*/cell.json | wc -l)" -eq 2

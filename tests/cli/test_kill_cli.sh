@@ -16,12 +16,24 @@ slice_npy "$DATA/x_64_train.npy" "$SMALL/x_64_train.npy" 100 4096 "(100, 64, 64)
 slice_npy "$DATA/y_head_train.npy" "$SMALL/y_head_train.npy" 100 1 "(100,)"
 slice_npy "$DATA/x_64_valid.npy" "$SMALL/x_64_valid.npy" 60 4096 "(60, 64, 64)"
 slice_npy "$DATA/y_head_valid.npy" "$SMALL/y_head_valid.npy" 60 1 "(60,)"
-# Eight epochs per kill: start-up to the first checkpoint takes ~4 s here and an epoch ~0.5 s,
-# so a kill every ~6 s leaves about four epochs of progress; the run outlasts the kills even
-# on a machine twice as fast.
+# Eight epochs per kill; the kill moments below let a launch advance about four at most, so
+# the run outlasts the kills on any machine, however fast or loaded.
 args=(train --part head --data "$SMALL" --student B --epochs $((8 * KILLS)) --augment none --tta none)
 
-check "uninterrupted run" "$MORPHOKD" --threads 2 "${args[@]}" --out "$WORK/ref"
+# The uninterrupted run also times this machine: start-up (data, teacher, target caches) to
+# the first epoch line, then the mean epoch with its validation.
+ms() { echo $(($(date +%s%N) / 1000000)); }
+t0=$(ms)
+"$MORPHOKD" --threads 2 "${args[@]}" --out "$WORK/ref" >"$WORK/ref.log" 2>&1 &
+pid=$!
+until grep -q '^epoch' "$WORK/ref.log" || ! kill -0 "$pid" 2>/dev/null; do sleep 0.02; done
+t1=$(ms)
+wait "$pid" && ok "uninterrupted run" || bad "uninterrupted run: $(tail -3 "$WORK/ref.log")"
+read -r STARTUP EPOCH < <(awk -v a=$((t1 - t0)) -v b=$(($(ms) - t1)) -v n=$((8 * KILLS - 1)) \
+  'BEGIN { printf "%.3f %.3f\n", a / 1000, b / 1000 / n }')
+echo "start-up ~${STARTUP} s, epoch ~${EPOCH} s"
+rand_sleep() { sleep "$(awk -v r=$((RANDOM * 32768 + RANDOM)) -v m="$1" 'BEGIN { printf "%.3f", r / 1073741824 * m }')"; }
+epochs_logged() { grep -c '^epoch' "$WORK/killed.log" 2>/dev/null; }
 
 K="$WORK/killed"
 launch() {  # a fresh start until run.json exists, then --resume
@@ -33,8 +45,16 @@ launch() {  # a fresh start until run.json exists, then --resume
 kills=0 verified=0 unverified=0
 launch 0
 while [ "$kills" -lt "$KILLS" ]; do
-  # Uniform in [0, 12) s: start-up (data, teacher, target caches), epochs, checkpoint writes.
-  sleep "$(awk -v r=$((RANDOM * 32768 + RANDOM)) 'BEGIN { printf "%.3f", r / 1073741824 * 12 }')"
+  # The kill moment: k in 0..3 epochs into this launch, then uniform over the next stretch
+  # (start-up and the first epoch when k = 0, one epoch otherwise): start-up, epochs and
+  # checkpoint writes are all hit, and a launch advances k + ~1 epochs at most.
+  k=$((RANDOM * 4 / 32768))
+  if [ "$k" -eq 0 ]; then rand_sleep "$(awk "BEGIN { print $STARTUP + $EPOCH }")"
+  else
+    target=$(($(epochs_logged) + k))
+    while kill -0 "$pid" 2>/dev/null && [ "$(epochs_logged)" -lt "$target" ]; do sleep 0.02; done
+    rand_sleep "$EPOCH"
+  fi
   if ! kill -0 "$pid" 2>/dev/null; then break; fi  # finished before this kill (reported below)
   kill -9 "$pid"
   wait "$pid" 2>/dev/null

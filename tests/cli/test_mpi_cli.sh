@@ -55,7 +55,8 @@ expect_mpi_error empty_shard "cannot give each of the 4 ranks a group" mpi 4 "${
 expect_mpi_error not_deterministic "--distributed: needs --deterministic on" mpi 2 --deterministic off "${common[@]}" --out "$WORK/nd"
 
 # A rank killed with SIGKILL mid-training: mpirun ends the job with an error within seconds.
-mpi 2 train --part head --data "$DATA" --teacher random:0 --student B --epochs 3 --out "$WORK/killed" >"$WORK/kout" 2>"$WORK/kerr" &
+# Far more epochs than run by the kill at 20 s (here not one), so no machine finishes first.
+mpi 2 train --part head --data "$DATA" --teacher random:0 --student B --epochs 100 --out "$WORK/killed" >"$WORK/kout" 2>"$WORK/kerr" &
 job=$!
 sleep 20
 victim=$(pgrep -f -- "--out $WORK/killed" | while read -r p; do [ "$(ps -o comm= -p "$p")" = morphokd ] && echo "$p"; done | tail -1)
