@@ -84,6 +84,13 @@ dnnl::reorder change(const memory::desc& from, const memory::desc& to) {
   return dnnl::reorder(dnnl::reorder::primitive_desc(ctx().eng, from, ctx().eng, to));
 }
 void bind(memory& m, const Tensor* t) { m.set_data_handle(const_cast<float*>(t->data())); }
+// The max-pool of x into y with its workspace: oneDNN's primitive, or ours where none was made.
+void max_pool_forward(const dnnl::pooling_forward& theirs, const memory& x, const memory& y, const memory& ws) {
+  if (theirs)
+    theirs.execute(ctx().strm, {{DNNL_ARG_SRC, x}, {DNNL_ARG_DST, y}, {DNNL_ARG_WORKSPACE, ws}});
+  else
+    maxpool16_forward(x, y, ws);
+}
 
 }  // namespace
 
@@ -127,9 +134,8 @@ struct TrainPlan::Impl {
     memory gamma, beta, mean, var, dgamma, dbeta;
     memory bn_ws;
     // pool block
-    dnnl::pooling_forward pool;
+    dnnl::pooling_forward pool;  // both empty: maxpool16_forward and _backward instead
     dnnl::pooling_backward pool_bwd;
-    bool pool_ours = false;  // maxpool16_forward and _backward instead of the two above
     memory pool_ws;
     memory pool_src;
     // tapped: its output to NCHW, and its gradient in
@@ -212,11 +218,11 @@ TrainPlan::TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in
       const dnnl::pooling_backward::primitive_desc bpd(
           dnnl::pooling_backward::desc(algorithm::pooling_max, cur.get_desc(), pd.dst_desc(), {2, 2}, {2, 2}, {0, 0}, {0, 0}),
           ctx().eng, pd);
-      b.pool_ours = maxpool16_applies(cur.get_desc(), pd.dst_desc(), pd.workspace_desc()) &&
-                    bpd.diff_src_desc() == cur.get_desc() && bpd.diff_dst_desc() == pd.dst_desc();
-      log("train_maxpool", d, b.out, b.pool_ours ? kMaxpool16Impl : pd.impl_info_str());
-      log("train_maxpool_bwd", d, b.out, b.pool_ours ? kMaxpool16Impl : bpd.impl_info_str());
-      if (!b.pool_ours) {
+      const bool ours = maxpool16_applies(cur.get_desc(), pd.dst_desc(), pd.workspace_desc()) &&
+                        bpd.diff_src_desc() == cur.get_desc() && bpd.diff_dst_desc() == pd.dst_desc();
+      log("train_maxpool", d, b.out, ours ? kMaxpool16Impl : pd.impl_info_str());
+      log("train_maxpool_bwd", d, b.out, ours ? kMaxpool16Impl : bpd.impl_info_str());
+      if (!ours) {
         b.pool = dnnl::pooling_forward(pd);
         b.pool_bwd = dnnl::pooling_backward(bpd);
       }
@@ -225,7 +231,7 @@ TrainPlan::TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in
       b.act = slots.make(pd.dst_desc());
       if (i > 0 && p.blocks[i - 1].relu_at_pool) {
         b.relu_bwd = relu_bwd_from(pd.dst_desc(), b.out);
-        plan_parts(p.blocks[i - 1], pd, b.pool_ours);
+        plan_parts(p.blocks[i - 1], pd, ours);
       }
     } else {
       const ops::TrainBlock& s = *b.spec;
@@ -355,10 +361,7 @@ void TrainPlan::forward(const Tensor& x, std::span<const std::size_t> taps, std:
       parts.dst.set_data_handle(dst + k * dst_bytes);
       parts.ws.set_data_handle(ws + k * ws_bytes);
       parts.conv.execute(s, args);
-      if (pool.pool_ours)
-        maxpool16_forward(parts.scratch, parts.dst, parts.ws);
-      else
-        parts.pool.execute(s, {{DNNL_ARG_SRC, parts.scratch}, {DNNL_ARG_DST, parts.dst}, {DNNL_ARG_WORKSPACE, parts.ws}});
+      max_pool_forward(parts.pool, parts.scratch, parts.dst, parts.ws);
     }
   };
   std::size_t next = 0;
@@ -366,13 +369,8 @@ void TrainPlan::forward(const Tensor& x, std::span<const std::size_t> taps, std:
     Impl::Block& b = p.blocks[i];
     const ops::TrainBlock& t = *b.spec;
     if (t.is_pool()) {
-      if (i > 0 && p.blocks[i - 1].parts.images > 0) {
-        // run with the conv below
-      } else if (b.pool_ours) {
-        maxpool16_forward(b.pool_src, b.act, b.pool_ws);
-      } else {
-        b.pool.execute(s, {{DNNL_ARG_SRC, b.pool_src}, {DNNL_ARG_DST, b.act}, {DNNL_ARG_WORKSPACE, b.pool_ws}});
-      }
+      if (i == 0 || p.blocks[i - 1].parts.images == 0)  // else run with the conv below
+        max_pool_forward(b.pool, b.pool_src, b.act, b.pool_ws);
     } else {
       bind(b.w_user, t.weight);
       b.src.run();
@@ -450,10 +448,10 @@ void TrainPlan::backward(std::span<const std::size_t> taps, std::span<const Tens
       const memory g = grad(b.dout, b.act.get_desc());
       if (b.relu_bwd) b.relu_bwd.execute(s, {{DNNL_ARG_DST, b.act}, {DNNL_ARG_DIFF_DST, g}, {DNNL_ARG_DIFF_SRC, g}});
       const memory dx = grad(1 - b.dout, b.pool_src.get_desc());
-      if (b.pool_ours)
-        maxpool16_backward(g, b.pool_ws, dx);
-      else
+      if (b.pool_bwd)
         b.pool_bwd.execute(s, {{DNNL_ARG_DIFF_DST, g}, {DNNL_ARG_WORKSPACE, b.pool_ws}, {DNNL_ARG_DIFF_SRC, dx}});
+      else
+        maxpool16_backward(g, b.pool_ws, dx);
       continue;
     }
     const ops::TrainBlock& t = *b.spec;
