@@ -24,12 +24,19 @@ std::unique_ptr<FrozenForward> FrozenForward::compile(Sequential& net, Precision
     stage_of[i] = stages.size() - 1;
   }
   if (stages.empty()) return nullptr;
-  return std::unique_ptr<FrozenForward>(new FrozenForward(ops::InferenceChain(std::move(stages), precision), std::move(stage_of)));
+  ops::GradientChain gradient(stages, ops::conv_algorithm(precision));
+  return std::unique_ptr<FrozenForward>(
+      new FrozenForward(ops::InferenceChain(std::move(stages), precision), std::move(gradient), std::move(stage_of)));
 }
 
 void FrozenForward::forward(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out) {
   detail::chain_taps(taps, stage_of_, "FrozenForward", "conv fused with its ReLU", stages_);
   chain_.forward(x, stages_, out);
+}
+
+void FrozenForward::forward_for_gradient(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out) {
+  detail::chain_taps(taps, stage_of_, "FrozenForward", "conv fused with its ReLU", stages_);
+  gradient_.forward(x, stages_, out);
 }
 
 }  // namespace morphokd::nn

@@ -51,19 +51,32 @@ void copy_taps(const std::vector<Tensor>& acts, std::span<const std::size_t> tap
   }
 }
 
+// The rules InferenceChain's and GradientChain's stages follow; `who` names the chain.
+void check_stages(const std::vector<ChainStage>& stages, const std::string& who) {
+  check(!stages.empty(), who + ": no stages");
+  for (const ChainStage& s : stages) {
+    if (!s.weight) {
+      check(!s.bias && !s.relu, who + ": a pool stage has no bias or ReLU");
+      continue;
+    }
+    check_rank(*s.weight, 4, (who + " weight").c_str());
+    if (s.bias) check_shape(*s.bias, {s.weight->dim(0)}, (who + " bias").c_str());
+  }
+}
+
+// The output shape of stage `st` for input `in`; an Error naming `who` where they do not fit.
+Shape stage_output(const ChainStage& st, const Shape& in, const std::string& who) {
+  if (st.weight && (st.weight->dim(1) != in[1] || st.weight->dim(2) != 3 || st.weight->dim(3) != 3))
+    fail(who + ": weights " + st.weight->shape().str() + " do not fit a 3x3 conv of input " + in.str());
+  if (!st.weight && (in[2] < 2 || in[3] < 2)) fail(who + ": input " + in.str() + " is smaller than 2x2");
+  return st.weight ? Shape{in[0], st.weight->dim(0), in[2], in[3]} : Shape{in[0], in[1], in[2] / 2, in[3] / 2};
+}
+
 }  // namespace
 
 InferenceChain::InferenceChain(std::vector<ChainStage> stages, Precision precision)
     : stages_(std::move(stages)), precision_(precision) {
-  check(!stages_.empty(), "InferenceChain: no stages");
-  for (const ChainStage& s : stages_) {
-    if (!s.weight) {
-      check(!s.bias && !s.relu, "InferenceChain: a pool stage has no bias or ReLU");
-      continue;
-    }
-    check_rank(*s.weight, 4, "InferenceChain weight");
-    if (s.bias) check_shape(*s.bias, {s.weight->dim(0)}, "InferenceChain bias");
-  }
+  check_stages(stages_, "InferenceChain");
 }
 InferenceChain::~InferenceChain() = default;
 InferenceChain::InferenceChain(InferenceChain&&) noexcept = default;
@@ -77,10 +90,7 @@ void InferenceChain::plan(const Shape& in) {
   plan_->in = in;
   Shape s = in;
   for (const ChainStage& st : stages_) {
-    if (st.weight && (st.weight->dim(1) != s[1] || st.weight->dim(2) != 3 || st.weight->dim(3) != 3))
-      fail("InferenceChain: weights " + st.weight->shape().str() + " do not fit a 3x3 conv of input " + s.str());
-    if (!st.weight && (s[2] < 2 || s[3] < 2)) fail("InferenceChain: input " + s.str() + " is smaller than 2x2");
-    s = st.weight ? Shape{s[0], st.weight->dim(0), s[2], s[3]} : Shape{s[0], s[1], s[2] / 2, s[3] / 2};
+    s = stage_output(st, s, "InferenceChain");
     if (plan_->backend == Backend::reference) plan_->acts.push_back(Tensor::empty(s));
   }
   if (plan_->backend == Backend::reference && precision_ == Precision::bf16) {
@@ -154,6 +164,156 @@ void InferenceChain::forward_in_chunks(const Tensor& x, std::span<const std::siz
   });
 }
 #endif
+
+struct GradientChain::Plan {
+  Backend backend;
+  bool deterministic;  // the Winograd kernels are planned per mode
+  Shape in;            // onednn Winograd: a whole chunk
+  Index images = 0;    // the last forward's
+  std::vector<Shape> out;  // each stage's output at `in`
+  std::vector<Tensor> acts;  // reference: every stage's output
+  std::vector<PoolWorkspace> ws;
+  Tensor grads[2];  // reference: ping-pong, flat, viewed at each gradient's shape
+  // onednn Winograd, fewer images than a chunk: the input, the taps and the gradients padded
+  Tensor input, dx;
+  std::vector<Tensor> chunk_out, chunk_grads;
+#if MORPHOKD_HAS_ONEDNN
+  std::unique_ptr<onednn::GradPlan> onednn;
+#endif
+};
+
+GradientChain::GradientChain(std::vector<ChainStage> stages, ConvAlgorithm algorithm)
+    : stages_(std::move(stages)), algorithm_(algorithm) {
+  check_stages(stages_, "GradientChain");
+}
+GradientChain::~GradientChain() = default;
+GradientChain::GradientChain(GradientChain&&) noexcept = default;
+GradientChain& GradientChain::operator=(GradientChain&&) noexcept = default;
+
+void GradientChain::release() {
+  plan_.reset();
+  taps_.clear();
+}
+
+void GradientChain::forward(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out) {
+  check_rank(x, 4, "GradientChain input");
+  check(x.is_contiguous(), "GradientChain: input must be contiguous");
+  check(!taps.empty(), "GradientChain: no taps");
+  for (std::size_t i = 0; i < taps.size(); ++i)
+    check(taps[i] < stages_.size() && (i == 0 || taps[i] > taps[i - 1]), "GradientChain: taps must be increasing stage indices");
+  const bool chunked = MORPHOKD_HAS_ONEDNN && current_backend() == Backend::onednn && algorithm_ == ConvAlgorithm::winograd;
+  if (chunked) {
+    check_winograd_threads();
+    check(x.dim(0) <= kWinogradChunk, "GradientChain: Winograd takes at most " + std::to_string(kWinogradChunk) +
+                                          " images a pass, got " + std::to_string(x.dim(0)));
+  }
+  const Shape in = chunked ? x.shape().with_batch(kWinogradChunk) : x.shape();
+  if (!plan_ || plan_->backend != current_backend() || plan_->deterministic != deterministic() || !(plan_->in == in)) {
+    plan_.reset();  // its buffers freed before the new plan's are taken
+    auto plan = std::make_unique<Plan>();
+    plan->backend = current_backend();
+    plan->deterministic = deterministic();
+    plan->in = in;
+    Shape s = in;
+    for (const ChainStage& st : stages_) {
+      s = stage_output(st, s, "GradientChain");
+      plan->out.push_back(s);
+      if (plan->backend != Backend::reference) continue;
+      plan->acts.push_back(Tensor::empty(s));
+      plan->ws.emplace_back();
+    }
+#if MORPHOKD_HAS_ONEDNN
+    if (plan->backend == Backend::onednn) plan->onednn = std::make_unique<onednn::GradPlan>(stages_, in, algorithm_);
+#endif
+    plan_ = std::move(plan);
+  }
+  taps_.assign(taps.begin(), taps.end());
+  plan_->images = x.dim(0);
+#if MORPHOKD_HAS_ONEDNN
+  if (plan_->onednn) {
+    if (x.shape() == in) {
+      plan_->onednn->forward(x, taps, out);
+      return;
+    }
+    fit_shape(plan_->input, in);
+    plan_->input.fill(0.0f);
+    std::copy_n(x.data(), x.numel(), plan_->input.data());
+    plan_->onednn->forward(plan_->input, taps, plan_->chunk_out);
+    out.resize(taps.size());
+    for (std::size_t i = 0; i < taps.size(); ++i) {
+      fit_shape(out[i], plan_->chunk_out[i].shape().with_batch(x.dim(0)));
+      std::copy_n(plan_->chunk_out[i].data(), out[i].numel(), out[i].data());
+    }
+    return;
+  }
+#endif
+  std::vector<Tensor>& acts = plan_->acts;
+  for (std::size_t i = 0; i < stages_.size(); ++i) {
+    const ChainStage& st = stages_[i];
+    const Tensor& below = i > 0 ? acts[i - 1] : x;
+    if (!st.weight) {
+      maxpool2x2_forward(below, acts[i], plan_->ws[i]);
+      continue;
+    }
+    conv2d_forward(below, *st.weight, st.bias, acts[i], algorithm_);
+    if (st.relu) relu_forward(acts[i], acts[i]);
+  }
+  copy_taps(acts, taps, out);
+}
+
+void GradientChain::backward(std::span<const Tensor> grads, Tensor& dx) {
+  check(plan_ != nullptr && !taps_.empty(), "GradientChain: backward before forward");
+  check(grads.size() == taps_.size(), "GradientChain: one gradient per tap of the last forward");
+  const Index n = plan_->images;
+  for (std::size_t i = 0; i < grads.size(); ++i) {
+    check_shape(grads[i], plan_->out[taps_[i]].with_batch(n), "GradientChain output gradient");
+    check(grads[i].is_contiguous(), "GradientChain: gradients must be contiguous");
+  }
+  fit_shape(dx, plan_->in.with_batch(n));
+#if MORPHOKD_HAS_ONEDNN
+  if (plan_->onednn) {
+    if (n == plan_->in[0]) {
+      plan_->onednn->backward(taps_, grads, dx);
+      return;
+    }
+    plan_->chunk_grads.resize(grads.size());
+    for (std::size_t i = 0; i < grads.size(); ++i) {
+      Tensor& g = plan_->chunk_grads[i];
+      fit_shape(g, plan_->out[taps_[i]]);
+      g.fill(0.0f);
+      std::copy_n(grads[i].data(), grads[i].numel(), g.data());
+    }
+    fit_shape(plan_->dx, plan_->in);
+    plan_->onednn->backward(taps_, plan_->chunk_grads, plan_->dx);
+    std::copy_n(plan_->dx.data(), dx.numel(), dx.data());
+    return;
+  }
+#endif
+  const std::vector<Tensor>& acts = plan_->acts;
+  Index largest = 0;
+  for (const Tensor& a : acts) largest = std::max(largest, a.numel());
+  for (Tensor& g : plan_->grads) fit_capacity(g, largest);
+  int cur = 0;  // the buffer holding the gradient of stage i's output
+  auto view = [&](int k, const Shape& s) { return Tensor::wrap(plan_->grads[k].data(), s); };
+  std::size_t next = taps_.size();
+  for (std::size_t i = taps_.back() + 1; i-- > 0;) {
+    const ChainStage& st = stages_[i];
+    Tensor dy = view(cur, acts[i].shape());
+    if (next > 0 && taps_[next - 1] == i) {  // a gradient enters here: the first, or added
+      --next;
+      if (next + 1 == taps_.size()) dy.copy_from(grads[next]);
+      else dy.add_from(grads[next]);
+    }
+    Tensor into = i > 0 ? view(1 - cur, acts[i - 1].shape()) : dx;
+    if (!st.weight) {
+      maxpool2x2_backward(dy, plan_->ws[i], into);
+    } else {
+      if (st.relu) relu_backward(acts[i], dy, dy);
+      conv2d_backward_data(dy, *st.weight, into, algorithm_);
+    }
+    cur = 1 - cur;
+  }
+}
 
 // The ops in turn keep, per block, what the backward passes read: a conv block's conv output
 // (the batch norm's input) and its output after the ReLU (the ReLU's mask), a pool's output

@@ -281,6 +281,11 @@ std::vector<double> Detector::input_gradient(const Tensor& raw_cells, const std:
   std::vector<double> terms(static_cast<std::size_t>(n) * nl, 0.0), rows, scores(static_cast<std::size_t>(kBatch));
   InputGradBuffers& buf = in_grad_;
   const int variants = tta ? 4 : 1;
+  // The teacher's chain where it computes the modules' gradient: plain ReLUs, taps in order.
+  buf.t_taps.clear();
+  for (int k : layers) buf.t_taps.push_back(models::pool_index(models::vgg16_spec(), k));
+  const bool teacher_chain = teacher_fwd_ && !guided_ && std::is_sorted(buf.t_taps.begin(), buf.t_taps.end()) &&
+                             std::adjacent_find(buf.t_taps.begin(), buf.t_taps.end()) == buf.t_taps.end();
   for (Index b = 0; b < n; b += kBatch) {
     const Index e = std::min(n, b + kBatch);
     const Tensor raw = raw_cells.slice(b, e);
@@ -291,7 +296,11 @@ std::vector<double> Detector::input_gradient(const Tensor& raw_cells, const std:
       buf.gray.copy_from(buf.flipped);
       input_.apply(buf.gray);
       // Views, read only before the backward passes below.
-      const std::vector<Tensor> t = teacher_module_maps(buf.gray, layers);
+      if (teacher_chain) {
+        reopen_released_teacher();
+        teacher_fwd_->forward_for_gradient(teacher_input(buf.gray), buf.t_taps, buf.t_maps);
+      }
+      const std::vector<Tensor> t = teacher_chain ? buf.t_maps : teacher_module_maps(buf.gray, layers);
       const std::vector<Tensor> s = student_maps(buf.gray, layers);
       method::anomaly_scores(s, t, distill_.lambda, std::span<double>(scores).first(static_cast<std::size_t>(e - b)), &rows);
       for (std::size_t j = 0; j < rows.size(); ++j) terms[static_cast<std::size_t>(b) * nl + j] += rows[j] / variants;
@@ -306,7 +315,10 @@ std::vector<double> Detector::input_gradient(const Tensor& raw_cells, const std:
       fit_shape(buf.d_student, rgb_.shape());
       fit_shape(buf.d_teacher, teacher_.channels == 3 ? teacher_rgb_.shape() : buf.gray.shape());
       student_->backward(buf.s_grads, false, &buf.d_student);
-      teacher_.net->backward(buf.t_grads, false, &buf.d_teacher);
+      if (teacher_chain)
+        teacher_fwd_->input_backward(buf.maps.dt, buf.d_teacher);
+      else
+        teacher_.net->backward(buf.t_grads, false, &buf.d_teacher);
       if (teacher_.channels == 3) {  // both networks see the same 3 channels: add, then undo to_rgb
         buf.d_student.add_from(buf.d_teacher);
         input_.to_rgb_backward(buf.d_student, buf.d_cell, per_channel);
@@ -335,6 +347,7 @@ std::vector<double> Detector::score_gradient(const Tensor& raw_cells, Tensor& gr
 }
 
 void Detector::set_guided(bool on) {
+  guided_ = on;
   student_->set_guided(on);
   teacher_.net->set_guided(on);
 }

@@ -2,10 +2,12 @@
 // Sequential (injection at several outputs, frozen parameters), state-dict errors.
 #define BOOST_TEST_MODULE modules
 #include <boost/test/unit_test.hpp>
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <map>
 
 #include "morphokd/error.hpp"
 #include "morphokd/models/teacher.hpp"
@@ -329,6 +331,82 @@ BOOST_AUTO_TEST_CASE(frozen_forward_matches_modules) {
   std::vector<Tensor> outs;
   expect_error([&] { nn::FrozenForward::compile(*vgg)->forward(Tensor::zeros({1, 1, 64, 64}), std::vector<std::size_t>{0}, outs); },
                "fused");  // conv 0's output is not materialised
+}
+
+// The gradient chain (FGSM's and localization's teacher) gives Sequential's maps and input
+// gradient bit for bit: VGG16 with gradients at pools 3-5 (the score layers) and a stack with
+// a pool on its input and a conv without ReLU, gradients entering at three outputs; on every
+// backend, in both modes, and with Winograd on fewer images than a chunk (the padded plan)
+// and a full one. Refused: more than a chunk with Winograd, backward before forward.
+BOOST_AUTO_TEST_CASE(frozen_gradient_matches_modules) {
+  auto vgg = models::vgg16_features(1);
+  std::uint64_t seed = 30;
+  for (auto& [name, p] : vgg->named_parameters()) fill_uniform(p->value, seed++, name.find("bias") ? 0.1f : 0.05f);
+  auto plain = std::make_unique<nn::Sequential>("p");
+  plain->add(std::make_unique<nn::MaxPool2d>());
+  plain->add(std::make_unique<nn::Conv2d>(16, 5, true));
+  plain->add(std::make_unique<nn::ReLU>());
+  plain->add(std::make_unique<nn::Conv2d>(5, 3, false));
+  plain->add(std::make_unique<nn::MaxPool2d>());
+  for (auto& [name, p] : plain->named_parameters()) fill_uniform(p->value, seed++, 0.3f);
+  struct Case {
+    nn::Sequential* net;
+    Shape in;
+    std::vector<std::size_t> taps;
+    ops::ConvAlgorithm alg;
+  };
+  std::vector<Case> cases{{vgg.get(), {3, 1, 64, 64}, {16, 23, 30}, ops::ConvAlgorithm::direct},
+                          {plain.get(), {2, 16, 10, 14}, {2, 3, 4}, ops::ConvAlgorithm::direct}};
+  if (backend_available(Backend::onednn) && precision_hardware(Precision::fp32_winograd))
+    for (Index n : {3, 64}) cases.push_back({vgg.get(), {n, 1, 64, 64}, {16, 23, 30}, ops::ConvAlgorithm::winograd});
+  for (const Case& c : cases)
+    for (Backend b : test::available_backends())
+      for (bool det : {true, false}) {
+        if (c.alg == ops::ConvAlgorithm::winograd && b != Backend::onednn) continue;
+        BackendScope scope(b);
+        DeterministicScope mode(det);
+        for (std::size_t i = 0; i < c.net->size(); ++i)
+          if (auto* conv = dynamic_cast<nn::Conv2d*>(&c.net->at(i))) conv->algorithm = c.alg;
+        Tensor x = Tensor::empty(c.in);
+        fill_uniform(x, 98);
+        c.net->forward(x);
+        std::map<std::size_t, Tensor> injected;
+        std::vector<Tensor> grads, want;
+        for (std::size_t t : c.taps) {
+          want.push_back(c.net->output(t).clone());
+          grads.push_back(Tensor::empty(want.back().shape()));
+          fill_uniform(grads.back(), seed++);
+          injected[t] = grads.back();
+        }
+        Tensor dx_modules = Tensor::empty(c.in);
+        c.net->backward(injected, false, &dx_modules);
+        auto frozen = nn::FrozenForward::compile(*c.net, c.alg == ops::ConvAlgorithm::winograd ? Precision::fp32_winograd : Precision::fp32);
+        BOOST_REQUIRE(frozen);
+        std::vector<Tensor> maps;
+        Tensor dx;
+        for (int round = 0; round < 2; ++round) {  // the second reuses the plan
+          frozen->forward_for_gradient(x, c.taps, maps);
+          frozen->input_backward(grads, dx);
+          const std::string what = std::string(backend_name(b)) + (det ? " deterministic " : " fast ") + c.in.str() +
+                                   (c.alg == ops::ConvAlgorithm::winograd ? " winograd" : " direct") + " round " + std::to_string(round);
+          expect_same_bits(maps, want, what + " maps");
+          expect_same_bits({dx}, {dx_modules}, what + " input gradient");
+          BOOST_TEST(std::ranges::any_of(dx.span(), [](float v) { return v != 0; }), what << ": a gradient of zeros");
+        }
+      }
+  for (std::size_t i = 0; i < vgg->size(); ++i)
+    if (auto* conv = dynamic_cast<nn::Conv2d*>(&vgg->at(i))) conv->algorithm = ops::ConvAlgorithm::direct;
+  std::vector<Tensor> maps;
+  Tensor dx;
+  auto frozen = nn::FrozenForward::compile(*vgg);
+  expect_error([&] { frozen->input_backward({}, dx); }, "backward before forward");
+  frozen->forward_for_gradient(Tensor::zeros({1, 1, 64, 64}), std::vector<std::size_t>{30}, maps);
+  expect_error([&] { frozen->input_backward({}, dx); }, "one gradient per tap");
+  if (backend_available(Backend::onednn) && precision_hardware(Precision::fp32_winograd)) {
+    BackendScope scope(Backend::onednn);
+    expect_error([&] { nn::FrozenForward::compile(*vgg, Precision::fp32_winograd)->forward_for_gradient(Tensor::zeros({65, 1, 64, 64}), std::vector<std::size_t>{30}, maps); },
+                 {"at most 64 images", "got 65"});
+  }
 }
 
 // bf16 chain: rounding to nearest, ties to even, on both backends (an identity conv shows the

@@ -22,6 +22,7 @@
 #include <span>
 #include <vector>
 
+#include "morphokd/ops/ops.hpp"
 #include "morphokd/runtime.hpp"
 #include "morphokd/tensor.hpp"
 
@@ -56,6 +57,43 @@ class InferenceChain {
   void forward_in_chunks(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out);
   std::vector<ChainStage> stages_;
   Precision precision_;
+  std::unique_ptr<Plan> plan_;
+};
+
+// Input gradients through a frozen stack of InferenceChain's stages (fp32; FGSM, localization):
+// forward keeps what backward reads, backward takes gradients at tapped outputs down to the
+// input's gradient, no weight gradients. The arithmetic and bits of the ops conv2d (with
+// `algorithm`), relu and maxpool2x2 forward and backward in turn, as the modules run them, in
+// either mode. Winograd takes at most kWinogradChunk images a pass (a padded chunk, as the ops).
+//
+// onednn: activations and gradients stay in the layouts oneDNN picks from stage to stage, the
+// conv's ReLU a post-op, the weights reordered once (the network is frozen); only the input,
+// the tapped outputs, their gradients and the input's gradient change layout. (The ops change
+// layout around every conv and run ReLU and pooling on plain layouts: a quarter of FGSM's time
+// with the Winograd teacher.) reference: the ops one after another.
+class GradientChain {
+ public:
+  // As InferenceChain's: the stages' tensors outlive the chain, unchanged.
+  explicit GradientChain(std::vector<ChainStage> stages, ConvAlgorithm algorithm = ConvAlgorithm::direct);
+  ~GradientChain();
+  GradientChain(GradientChain&&) noexcept;
+  GradientChain& operator=(GradientChain&&) noexcept;
+
+  ConvAlgorithm algorithm() const { return algorithm_; }
+  // x [N, C, H, W]; out[i] becomes the output of stage taps[i] (taps strictly increasing).
+  void forward(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out);
+  // dx [N, C, H, W] (reshaped to fit) = the gradient of sum_i <grads[i], out[i]> with respect
+  // to the last forward's x.
+  void backward(std::span<const Tensor> grads, Tensor& dx);
+  // Frees the plan and its buffers until the next forward.
+  void release();
+
+  struct Plan;  // per backend, mode and input shape
+
+ private:
+  std::vector<ChainStage> stages_;
+  ConvAlgorithm algorithm_;
+  std::vector<std::size_t> taps_;  // the last forward's
   std::unique_ptr<Plan> plan_;
 };
 

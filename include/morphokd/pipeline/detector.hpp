@@ -107,6 +107,7 @@ class Detector {
   Tensor rgb_;  // the student's 3-channel copy of the gray input
   Tensor teacher_rgb_;  // a 3-channel teacher's input, kept for its backward pass
   std::unique_ptr<nn::FrozenForward> teacher_fwd_;  // null: the teacher has other modules
+  bool guided_ = false;                             // set_guided: the teacher's gradients through its modules
   method::DistanceGrads train_grads_;  // distill_backward's map gradients, kept from step to step
   // The student's training path where it is faster than its modules (null: other modules).
   // Each path releases the other's planned buffers, so both are not held at once.
@@ -118,6 +119,8 @@ class Detector {
     Tensor flipped, gray;                    // [B, 1, H, W]: the flipped raw cells, transformed
     method::DistanceGrads maps;              // d/d both networks' maps
     std::map<std::size_t, Tensor> s_grads, t_grads;  // the same, by module index
+    std::vector<std::size_t> t_taps;         // the teacher's maps' module indices
+    std::vector<Tensor> t_maps;              // its maps through its chain
     Tensor d_student, d_teacher;             // d/d each network's input
     Tensor d_cell, d_back;                   // d/d the flipped raw cells, flipped back
   } in_grad_;

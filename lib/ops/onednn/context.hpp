@@ -62,6 +62,17 @@ dnnl::convolution_forward::primitive_desc conv_fwd_pd_for(const memory::dims& x,
 // ReLU as a primitive's post-op.
 dnnl::primitive_attr relu_post_op();
 
+// The chains' conv: the kernel the module path's forward runs for this shape and algorithm
+// (so a chain gives its bits), with the ReLU as a post-op where that kernel takes one; else
+// without, and the caller runs the ReLU (check the attr's post-ops).
+dnnl::convolution_forward::primitive_desc conv_fwd_pd_matching(const memory::dims& x, const memory::dims& w,
+                                                               const memory::dims& y, bool bias, bool relu,
+                                                               ops::ConvAlgorithm alg);
+
+// The module path's data-gradient descriptor for `alg` (the gradient chain runs it too).
+dnnl::convolution_backward_data::primitive_desc conv_bwd_data_pd_for(const memory::dims& dx, const memory::dims& w,
+                                                                     const memory::dims& dy, ops::ConvAlgorithm alg);
+
 std::string key_of(const char* op, std::initializer_list<memory::dims> shapes, std::uint64_t flags = 0);
 void log_kernel(const std::string& key, const std::string& impl);
 

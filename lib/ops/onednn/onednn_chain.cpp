@@ -18,23 +18,6 @@ using dnnl::prop_kind;
 
 namespace {
 
-// The conv stage's primitive: the kernel Conv2d's forward runs for this shape and algorithm
-// (so the chain's outputs are its bits), with the ReLU as a post-op when that kernel takes
-// one; else without, and the ReLU becomes a step of its own.
-dnnl::convolution_forward::primitive_desc matching_conv(const memory::dims& x, const memory::dims& w,
-                                                        const memory::dims& y, bool bias, bool relu,
-                                                        ops::ConvAlgorithm alg) {
-  auto plain_pd = conv_fwd_pd_for(x, w, y, bias, alg);
-  if (!relu) return plain_pd;
-  auto pd = conv_fwd_pd_for(x, w, y, bias, alg, relu_post_op());
-  do {
-    if (pd.impl_info_str() == plain_pd.impl_info_str() && pd.src_desc() == plain_pd.src_desc() &&
-        pd.weights_desc() == plain_pd.weights_desc() && pd.dst_desc() == plain_pd.dst_desc())
-      return pd;
-  } while (pd.next_impl());
-  return plain_pd;
-}
-
 // The conv stage's primitive in bf16 (forward_inference, ReLU as a post-op).
 dnnl::convolution_forward::primitive_desc bf16_conv(const memory::dims& x, const memory::dims& w,
                                                     const memory::dims& y, bool bias, bool relu) {
@@ -80,7 +63,7 @@ ChainPlan::ChainPlan(const std::vector<ops::ChainStage>& stages, const Shape& in
     if (st.weight) {
       const memory::dims wd = dims_of(*st.weight), yd{d[0], wd[0], d[2], d[3]};
       auto pd = precision == Precision::bf16 ? bf16_conv(d, wd, yd, st.bias != nullptr, st.relu)
-                                             : matching_conv(d, wd, yd, st.bias != nullptr, st.relu, ops::conv_algorithm(precision));
+                                             : conv_fwd_pd_matching(d, wd, yd, st.bias != nullptr, st.relu, ops::conv_algorithm(precision));
       const bool fused = st.relu && pd.get_primitive_attr().get_post_ops().len() == 1;
       if (pd.src_desc() != cur) {  // at the input when the conv wants a blocked source; rare between stages
         const dnnl::reorder::primitive_desc rpd(ctx().eng, cur, ctx().eng, pd.src_desc());

@@ -101,13 +101,17 @@ dnnl::convolution_forward::primitive_desc conv_fwd_pd(const memory::dims& x, con
 }
 
 // make(algorithm) for Winograd where asked and oneDNN has a kernel for the shape, else direct.
+// Not for a first layer of 1 or 3 channels: there the transforms outweigh the products saved
+// (VGG16's 1-channel first conv on an Intel Xeon with AMX: Winograd 27 ms a batch of 64,
+// direct 5 ms).
 // oneDNN fixes a Winograd kernel's schedule from the thread count the process first plans it
 // at, and on some CPUs that changes the order of the sums (256->256 channels at 16x16 on an
 // Intel Xeon with AMX: one set of bits at 1-2 threads, another at 3-4). Deterministic mode
 // plans it at one thread; the primitive still runs on all of them, with the one-thread bits.
+constexpr memory::dim kWinogradMinChannels = 16;
 template <class Make>
-auto winograd_or_direct(ops::ConvAlgorithm alg, Make make) {
-  if (alg == ops::ConvAlgorithm::winograd) try {
+auto winograd_or_direct(ops::ConvAlgorithm alg, memory::dim in_channels, Make make) {
+  if (alg == ops::ConvAlgorithm::winograd && in_channels >= kWinogradMinChannels) try {
       if (!deterministic()) return make(dnnl::algorithm::convolution_winograd);
       struct Restore {
         int threads;
@@ -123,8 +127,31 @@ auto winograd_or_direct(ops::ConvAlgorithm alg, Make make) {
 dnnl::convolution_forward::primitive_desc conv_fwd_pd_for(const memory::dims& x, const memory::dims& w,
                                                           const memory::dims& y, bool bias, ops::ConvAlgorithm alg,
                                                           const dnnl::primitive_attr& attr) {
-  return winograd_or_direct(alg, [&](dnnl::algorithm a) {
+  return winograd_or_direct(alg, x[1], [&](dnnl::algorithm a) {
     return conv_fwd_pd(x, w, y, bias, attr, dt::f32, dnnl::prop_kind::forward_training, a);
+  });
+}
+
+dnnl::convolution_forward::primitive_desc conv_fwd_pd_matching(const memory::dims& x, const memory::dims& w,
+                                                               const memory::dims& y, bool bias, bool relu,
+                                                               ops::ConvAlgorithm alg) {
+  auto plain_pd = conv_fwd_pd_for(x, w, y, bias, alg);
+  if (!relu) return plain_pd;
+  auto pd = conv_fwd_pd_for(x, w, y, bias, alg, relu_post_op());
+  do {
+    if (pd.impl_info_str() == plain_pd.impl_info_str() && pd.src_desc() == plain_pd.src_desc() &&
+        pd.weights_desc() == plain_pd.weights_desc() && pd.dst_desc() == plain_pd.dst_desc())
+      return pd;
+  } while (pd.next_impl());
+  return plain_pd;
+}
+
+dnnl::convolution_backward_data::primitive_desc conv_bwd_data_pd_for(const memory::dims& dx, const memory::dims& w,
+                                                                     const memory::dims& dy, ops::ConvAlgorithm alg) {
+  return winograd_or_direct(alg, dx[1], [&](dnnl::algorithm a) {
+    return dnnl::convolution_backward_data::primitive_desc(
+        dnnl::convolution_backward_data::desc(a, any(dx), any(w), any(dy), kStride, kPad, kPad), ctx().eng,
+        conv_fwd_pd(dx, w, dy, false, {}, dt::f32, dnnl::prop_kind::forward_training, a));
   });
 }
 
@@ -264,11 +291,7 @@ void conv_backward_data_run(const Tensor& dy, const Tensor& w, Tensor& dx, ops::
   const auto dyd = dims_of(dy), wd = dims_of(w), dxd = dims_of(dx);
   const bool wino = alg == ops::ConvAlgorithm::winograd;
   auto& e = cached<ConvBwdData>(key_of("conv_bwd_data", {dxd, wd}, wino | (wino && deterministic()) << 1), [&] {
-    const auto pd = winograd_or_direct(alg, [&](algorithm a) {
-      return dnnl::convolution_backward_data::primitive_desc(
-          dnnl::convolution_backward_data::desc(a, any(dxd), any(wd), any(dyd), kStride, kPad, kPad), ctx().eng,
-          conv_fwd_pd(dxd, wd, dyd, false, {}, dt::f32, prop_kind::forward_training, a));
-    });
+    const auto pd = conv_bwd_data_pd_for(dxd, wd, dyd, alg);
     return ConvBwdData{pd, dnnl::convolution_backward_data(pd)};
   });
   const memory udy = wrap(dy), uw = wrap(w), udx = wrap(dx);

@@ -49,6 +49,20 @@ class ChainPlan {
   std::unique_ptr<Impl> impl_;
 };
 
+// ops::GradientChain on oneDNN in blocked layouts, for one input shape (onednn_gradient_chain.cpp).
+class GradPlan {
+ public:
+  GradPlan(const std::vector<ops::ChainStage>& stages, const Shape& in, ops::ConvAlgorithm alg);
+  ~GradPlan();
+  void forward(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out);
+  // dx: the input's shape.
+  void backward(std::span<const std::size_t> taps, std::span<const Tensor> grads, Tensor& dx);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 // ops::TrainingChain on oneDNN in blocked layouts, for one input shape (onednn_train_chain.cpp).
 // Its buffers are slots of `arena`, grown where too small, which must outlive the plan: the
 // next plan, for another shape, reuses them. x must stay unchanged from forward to backward.

@@ -18,8 +18,7 @@
 #include <algorithm>
 #include <string>
 
-#include "context.hpp"
-#include "maxpool_blocked.hpp"
+#include "chain_steps.hpp"
 #include "morphokd/error.hpp"
 #include "onednn_ops.hpp"
 
@@ -78,19 +77,7 @@ memory::desc part_of(const memory::desc& d, memory::dim images) {
 }
 // The conv's output a part may hold: what stays in the cores' caches for the pool.
 constexpr std::size_t kPartBytes = std::size_t{2} << 20;
-// A layout change between descriptors, or none where they agree.
-dnnl::reorder change(const memory::desc& from, const memory::desc& to) {
-  if (from == to) return {};
-  return dnnl::reorder(dnnl::reorder::primitive_desc(ctx().eng, from, ctx().eng, to));
-}
 void bind(memory& m, const Tensor* t) { m.set_data_handle(const_cast<float*>(t->data())); }
-// The max-pool of x into y with its workspace: oneDNN's primitive, or ours where none was made.
-void max_pool_forward(const dnnl::pooling_forward& theirs, const memory& x, const memory& y, const memory& ws) {
-  if (theirs)
-    theirs.execute(ctx().strm, {{DNNL_ARG_SRC, x}, {DNNL_ARG_DST, y}, {DNNL_ARG_WORKSPACE, ws}});
-  else
-    maxpool16_forward(x, y, ws);
-}
 
 }  // namespace
 
@@ -106,7 +93,7 @@ struct TrainPlan::Impl {
     struct Parts {
       memory::dim images = 0;
       dnnl::convolution_forward conv;
-      dnnl::pooling_forward pool;
+      MaxPoolSteps pool;  // the batch's, its forward on a part's shape
       memory src, scratch, dst, ws;  // views: into the batch's, moved part by part; scratch into part_scratch
     } parts;
     dnnl::convolution_forward::primitive_desc conv_pd;  // conv's, which the parts must match
@@ -134,8 +121,7 @@ struct TrainPlan::Impl {
     memory gamma, beta, mean, var, dgamma, dbeta;
     memory bn_ws;
     // pool block
-    dnnl::pooling_forward pool;  // both empty: maxpool16_forward and _backward instead
-    dnnl::pooling_backward pool_bwd;
+    MaxPoolSteps pool;
     memory pool_ws;
     memory pool_src;
     // tapped: its output to NCHW, and its gradient in
@@ -165,17 +151,15 @@ TrainPlan::TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in
   };
   // The ReLU's gradient from its output (positive exactly where its input was), in place.
   auto relu_bwd_from = [&](const memory::desc& d, const memory::dims& dims) {
-    const auto alg = algorithm::eltwise_relu_use_dst_for_bwd;
-    const dnnl::eltwise_backward::primitive_desc epd(
-        dnnl::eltwise_backward::desc(alg, d, d, 0.f, 0.f), ctx().eng,
-        dnnl::eltwise_forward::primitive_desc(dnnl::eltwise_forward::desc(prop_kind::forward_training, alg, d, 0.f, 0.f), ctx().eng));
+    const auto epd = relu_backward_from_output(d);
     log("train_relu_bwd", dims, {}, epd.impl_info_str());
     return dnnl::eltwise_backward(epd);
   };
   // A conv (ReLU fused) and the pool above it, a part at a time where that keeps their kernels
   // and each image's values together; parts of one image are left out: oneDNN's forward conv
   // picks another kernel shape for a batch of 1.
-  auto plan_parts = [&](Impl::Block& conv, const dnnl::pooling_forward::primitive_desc& pool, bool pool_ours) {
+  auto plan_parts = [&](Impl::Block& conv, const MaxPoolSteps& batch_pool) {
+    const dnnl::pooling_forward::primitive_desc& pool = batch_pool.pd;
     const memory::desc x = conv.conv_pd.src_desc(), y = conv.conv_pd.dst_desc();
     const memory::dim n = x.dims()[0];
     memory::dim k = std::min<memory::dim>(n, static_cast<memory::dim>(kPartBytes / (y.get_size() / n)));
@@ -198,7 +182,8 @@ TrainPlan::TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in
     Impl::Block::Parts& parts = conv.parts;
     parts.images = k;
     parts.conv = dnnl::convolution_forward(cpd);
-    if (!pool_ours) parts.pool = dnnl::pooling_forward(ppd);
+    parts.pool.pd = ppd;
+    if (batch_pool.fwd) parts.pool.fwd = dnnl::pooling_forward(ppd);
     parts.src = memory(cpd.src_desc(), ctx().eng, DNNL_MEMORY_NONE);
     parts.scratch = memory(cpd.dst_desc(), ctx().eng, DNNL_MEMORY_NONE);
     part_scratch = std::max(part_scratch, cpd.dst_desc().get_size());
@@ -211,27 +196,16 @@ TrainPlan::TrainPlan(const std::vector<ops::TrainBlock>& blocks, const Shape& in
     b.spec = &blocks[i];
     if (b.spec->is_pool()) {
       b.out = {d[0], d[1], d[2] / 2, d[3] / 2};
-      const dnnl::pooling_forward::primitive_desc pd(
-          dnnl::pooling_forward::desc(prop_kind::forward_training, algorithm::pooling_max, cur.get_desc(), any(b.out), {2, 2},
-                                      {2, 2}, {0, 0}, {0, 0}),
-          ctx().eng);
-      const dnnl::pooling_backward::primitive_desc bpd(
-          dnnl::pooling_backward::desc(algorithm::pooling_max, cur.get_desc(), pd.dst_desc(), {2, 2}, {2, 2}, {0, 0}, {0, 0}),
-          ctx().eng, pd);
-      const bool ours = maxpool16_applies(cur.get_desc(), pd.dst_desc(), pd.workspace_desc()) &&
-                        bpd.diff_src_desc() == cur.get_desc() && bpd.diff_dst_desc() == pd.dst_desc();
-      log("train_maxpool", d, b.out, ours ? kMaxpool16Impl : pd.impl_info_str());
-      log("train_maxpool_bwd", d, b.out, ours ? kMaxpool16Impl : bpd.impl_info_str());
-      if (!ours) {
-        b.pool = dnnl::pooling_forward(pd);
-        b.pool_bwd = dnnl::pooling_backward(bpd);
-      }
+      b.pool = plan_max_pool(cur.get_desc());
+      const auto& pd = b.pool.pd;
+      log("train_maxpool", d, b.out, b.pool.fwd_impl);
+      log("train_maxpool_bwd", d, b.out, b.pool.bwd_impl);
       b.pool_ws = slots.make(pd.workspace_desc());
       b.pool_src = cur;
       b.act = slots.make(pd.dst_desc());
       if (i > 0 && p.blocks[i - 1].relu_at_pool) {
         b.relu_bwd = relu_bwd_from(pd.dst_desc(), b.out);
-        plan_parts(p.blocks[i - 1], pd, ours);
+        plan_parts(p.blocks[i - 1], b.pool);
       }
     } else {
       const ops::TrainBlock& s = *b.spec;
@@ -448,10 +422,7 @@ void TrainPlan::backward(std::span<const std::size_t> taps, std::span<const Tens
       const memory g = grad(b.dout, b.act.get_desc());
       if (b.relu_bwd) b.relu_bwd.execute(s, {{DNNL_ARG_DST, b.act}, {DNNL_ARG_DIFF_DST, g}, {DNNL_ARG_DIFF_SRC, g}});
       const memory dx = grad(1 - b.dout, b.pool_src.get_desc());
-      if (b.pool_bwd)
-        b.pool_bwd.execute(s, {{DNNL_ARG_DIFF_DST, g}, {DNNL_ARG_WORKSPACE, b.pool_ws}, {DNNL_ARG_DIFF_SRC, dx}});
-      else
-        maxpool16_backward(g, b.pool_ws, dx);
+      max_pool_backward(b.pool, g, b.pool_ws, dx);
       continue;
     }
     const ops::TrainBlock& t = *b.spec;
