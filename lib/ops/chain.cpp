@@ -169,6 +169,7 @@ struct GradientChain::Plan {
   Backend backend;
   bool deterministic;  // the Winograd kernels are planned per mode
   Shape in;            // onednn Winograd: a whole chunk
+  std::vector<std::size_t> taps;  // planned for (onednn: untapped outputs may not be kept)
   Index images = 0;    // the last forward's
   std::vector<Shape> out;  // each stage's output at `in`
   std::vector<Tensor> acts;  // reference: every stage's output
@@ -190,10 +191,7 @@ GradientChain::~GradientChain() = default;
 GradientChain::GradientChain(GradientChain&&) noexcept = default;
 GradientChain& GradientChain::operator=(GradientChain&&) noexcept = default;
 
-void GradientChain::release() {
-  plan_.reset();
-  taps_.clear();
-}
+void GradientChain::release() { plan_.reset(); }
 
 void GradientChain::forward(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out) {
   check_rank(x, 4, "GradientChain input");
@@ -208,12 +206,14 @@ void GradientChain::forward(const Tensor& x, std::span<const std::size_t> taps, 
                                           " images a pass, got " + std::to_string(x.dim(0)));
   }
   const Shape in = chunked ? x.shape().with_batch(kWinogradChunk) : x.shape();
-  if (!plan_ || plan_->backend != current_backend() || plan_->deterministic != deterministic() || !(plan_->in == in)) {
+  if (!plan_ || plan_->backend != current_backend() || plan_->deterministic != deterministic() || !(plan_->in == in) ||
+      !std::ranges::equal(plan_->taps, taps)) {
     plan_.reset();  // its buffers freed before the new plan's are taken
     auto plan = std::make_unique<Plan>();
     plan->backend = current_backend();
     plan->deterministic = deterministic();
     plan->in = in;
+    plan->taps.assign(taps.begin(), taps.end());
     Shape s = in;
     for (const ChainStage& st : stages_) {
       s = stage_output(st, s, "GradientChain");
@@ -223,11 +223,10 @@ void GradientChain::forward(const Tensor& x, std::span<const std::size_t> taps, 
       plan->ws.emplace_back();
     }
 #if MORPHOKD_HAS_ONEDNN
-    if (plan->backend == Backend::onednn) plan->onednn = std::make_unique<onednn::GradPlan>(stages_, in, algorithm_);
+    if (plan->backend == Backend::onednn) plan->onednn = std::make_unique<onednn::GradPlan>(stages_, in, taps, algorithm_);
 #endif
     plan_ = std::move(plan);
   }
-  taps_.assign(taps.begin(), taps.end());
   plan_->images = x.dim(0);
 #if MORPHOKD_HAS_ONEDNN
   if (plan_->onednn) {
@@ -262,29 +261,29 @@ void GradientChain::forward(const Tensor& x, std::span<const std::size_t> taps, 
 }
 
 void GradientChain::backward(std::span<const Tensor> grads, Tensor& dx) {
-  check(plan_ != nullptr && !taps_.empty(), "GradientChain: backward before forward");
-  check(grads.size() == taps_.size(), "GradientChain: one gradient per tap of the last forward");
+  check(plan_ != nullptr, "GradientChain: backward before forward");
+  check(grads.size() == plan_->taps.size(), "GradientChain: one gradient per tap of the last forward");
   const Index n = plan_->images;
   for (std::size_t i = 0; i < grads.size(); ++i) {
-    check_shape(grads[i], plan_->out[taps_[i]].with_batch(n), "GradientChain output gradient");
+    check_shape(grads[i], plan_->out[plan_->taps[i]].with_batch(n), "GradientChain output gradient");
     check(grads[i].is_contiguous(), "GradientChain: gradients must be contiguous");
   }
   fit_shape(dx, plan_->in.with_batch(n));
 #if MORPHOKD_HAS_ONEDNN
   if (plan_->onednn) {
     if (n == plan_->in[0]) {
-      plan_->onednn->backward(taps_, grads, dx);
+      plan_->onednn->backward(plan_->taps, grads, dx);
       return;
     }
     plan_->chunk_grads.resize(grads.size());
     for (std::size_t i = 0; i < grads.size(); ++i) {
       Tensor& g = plan_->chunk_grads[i];
-      fit_shape(g, plan_->out[taps_[i]]);
+      fit_shape(g, plan_->out[plan_->taps[i]]);
       g.fill(0.0f);
       std::copy_n(grads[i].data(), grads[i].numel(), g.data());
     }
     fit_shape(plan_->dx, plan_->in);
-    plan_->onednn->backward(taps_, plan_->chunk_grads, plan_->dx);
+    plan_->onednn->backward(plan_->taps, plan_->chunk_grads, plan_->dx);
     std::copy_n(plan_->dx.data(), dx.numel(), dx.data());
     return;
   }
@@ -295,13 +294,13 @@ void GradientChain::backward(std::span<const Tensor> grads, Tensor& dx) {
   for (Tensor& g : plan_->grads) fit_capacity(g, largest);
   int cur = 0;  // the buffer holding the gradient of stage i's output
   auto view = [&](int k, const Shape& s) { return Tensor::wrap(plan_->grads[k].data(), s); };
-  std::size_t next = taps_.size();
-  for (std::size_t i = taps_.back() + 1; i-- > 0;) {
+  std::size_t next = plan_->taps.size();
+  for (std::size_t i = plan_->taps.back() + 1; i-- > 0;) {
     const ChainStage& st = stages_[i];
     Tensor dy = view(cur, acts[i].shape());
-    if (next > 0 && taps_[next - 1] == i) {  // a gradient enters here: the first, or added
+    if (next > 0 && plan_->taps[next - 1] == i) {  // a gradient enters here: the first, or added
       --next;
-      if (next + 1 == taps_.size()) dy.copy_from(grads[next]);
+      if (next + 1 == plan_->taps.size()) dy.copy_from(grads[next]);
       else dy.add_from(grads[next]);
     }
     Tensor into = i > 0 ? view(1 - cur, acts[i - 1].shape()) : dx;

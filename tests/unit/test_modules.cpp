@@ -334,10 +334,11 @@ BOOST_AUTO_TEST_CASE(frozen_forward_matches_modules) {
 }
 
 // The gradient chain (FGSM's and localization's teacher) gives Sequential's maps and input
-// gradient bit for bit: VGG16 with gradients at pools 3-5 (the score layers) and a stack with
-// a pool on its input and a conv without ReLU, gradients entering at three outputs; on every
-// backend, in both modes, and with Winograd on fewer images than a chunk (the padded plan)
-// and a full one. Refused: more than a chunk with Winograd, backward before forward.
+// gradient bit for bit: VGG16 with gradients at pools 3-5 (the score layers) or at the ReLU
+// below pool 3 and pools 4-5, and a stack with a pool on its input and a conv without ReLU,
+// gradients entering at three outputs; on every backend, in both modes, and with Winograd on
+// fewer images than a chunk (the padded plan) and a full one. Refused: more than a chunk
+// with Winograd, backward before forward.
 BOOST_AUTO_TEST_CASE(frozen_gradient_matches_modules) {
   auto vgg = models::vgg16_features(1);
   std::uint64_t seed = 30;
@@ -356,6 +357,7 @@ BOOST_AUTO_TEST_CASE(frozen_gradient_matches_modules) {
     ops::ConvAlgorithm alg;
   };
   std::vector<Case> cases{{vgg.get(), {3, 1, 64, 64}, {16, 23, 30}, ops::ConvAlgorithm::direct},
+                          {vgg.get(), {2, 1, 64, 64}, {15, 23, 30}, ops::ConvAlgorithm::direct},  // a ReLU below a pool tapped
                           {plain.get(), {2, 16, 10, 14}, {2, 3, 4}, ops::ConvAlgorithm::direct}};
   if (backend_available(Backend::onednn) && precision_hardware(Precision::fp32_winograd))
     for (Index n : {3, 64}) cases.push_back({vgg.get(), {n, 1, 64, 64}, {16, 23, 30}, ops::ConvAlgorithm::winograd});

@@ -93,7 +93,6 @@ class GradientChain {
  private:
   std::vector<ChainStage> stages_;
   ConvAlgorithm algorithm_;
-  std::vector<std::size_t> taps_;  // the last forward's
   std::unique_ptr<Plan> plan_;
 };
 

@@ -1,8 +1,13 @@
 // ops::GradientChain on oneDNN: per conv stage the module path's forward kernel with the ReLU
 // as a post-op (its output gives the ReLU's gradient) and its data-gradient kernel; the
-// max-pool with its workspace (ours on AVX-512, maxpool_blocked.hpp). Every stage's output is
-// kept in its primitive's layout, the gradients in two ping-pong buffers; a layout change is
+// max-pool with its workspace (ours on AVX-512, maxpool_blocked.hpp). Stage outputs are kept
+// in their primitives' layouts, the gradients in two ping-pong buffers; a layout change is
 // planned only where two primitives disagree. Every kernel is logged (ops::onednn_kernels_used).
+//
+// An untapped conv + ReLU output that only feeds a max-pool is not kept (one scratch serves
+// them all): the pool's backward sends each gradient to its window's winner, whose ReLU
+// output is the pool's, so the ReLU's gradient is taken on the pool's output gradient, from
+// the pool's output, a quarter of the work: the same numbers.
 #include <algorithm>
 #include <string>
 
@@ -24,7 +29,7 @@ struct GradPlan::Impl {
     memory src;            // the input as the conv reads it
     dnnl::convolution_forward conv;
     dnnl::eltwise_forward relu;  // where the conv's kernel takes no post-op: in place after it
-    dnnl::eltwise_backward relu_bwd;
+    dnnl::eltwise_backward relu_bwd;  // a pool: the ReLU's below it (the conv's output not kept)
     memory weights, weights_bwd, bias;  // reordered once: the network is frozen
     dnnl::convolution_backward_data conv_bwd_data;
     memory::desc dy_d, dx_d;          // the gradient layouts it wants
@@ -41,9 +46,11 @@ struct GradPlan::Impl {
   std::vector<Tensor> storage;  // every buffer below, on planned cache lines
   memory grads[2];              // flat, viewed in each gradient's layout
   memory conform_dy, conform_dx;
+  memory pool_feed;             // the outputs not kept, one at a time
 };
 
-GradPlan::GradPlan(const std::vector<ops::ChainStage>& stages, const Shape& in, ops::ConvAlgorithm alg)
+GradPlan::GradPlan(const std::vector<ops::ChainStage>& stages, const Shape& in, std::span<const std::size_t> taps,
+                   ops::ConvAlgorithm alg)
     : impl_(std::make_unique<Impl>()) {
   Impl& p = *impl_;
   auto own = [&](const memory::desc& d) {
@@ -55,7 +62,10 @@ GradPlan::GradPlan(const std::vector<ops::ChainStage>& stages, const Shape& in, 
   p.input = memory(plain(d), ctx().eng, DNNL_MEMORY_NONE);
   p.dx_user = memory(plain(d), ctx().eng, DNNL_MEMORY_NONE);
   memory cur = p.input;
-  std::size_t grad_bytes = 0, conform_dy = 0, conform_dx = 0;
+  std::size_t grad_bytes = 0, conform_dy = 0, conform_dx = 0, pool_feed = 0;
+  std::vector<bool> at_pool(stages.size(), false);  // a conv + ReLU output that only feeds a pool
+  for (std::size_t i = 0; i + 1 < stages.size(); ++i)
+    at_pool[i] = stages[i].weight && stages[i].relu && !stages[i + 1].weight && std::ranges::find(taps, i) == taps.end();
   auto log = [&](const char* op, const memory::dims& out, const std::string& impl) {
     log_kernel(key_of(op, {d, out}, static_cast<std::uint64_t>(alg)), impl);
   };
@@ -72,6 +82,11 @@ GradPlan::GradPlan(const std::vector<ops::ChainStage>& stages, const Shape& in, 
       s.src = cur;
       s.ws = own(s.pool.pd.workspace_desc());
       s.act = own(s.pool.pd.dst_desc());
+      if (i > 0 && at_pool[i - 1]) {
+        const auto rpd = relu_backward_from_output(s.pool.pd.dst_desc());
+        log("grad_relu_bwd_at_pool", s.out, rpd.impl_info_str());
+        s.relu_bwd = dnnl::eltwise_backward(rpd);
+      }
     } else {
       const memory::dims wd = dims_of(*st.weight);
       s.out = {d[0], wd[0], d[2], d[3]};
@@ -88,12 +103,17 @@ GradPlan::GradPlan(const std::vector<ops::ChainStage>& stages, const Shape& in, 
       s.weights = own(pd.weights_desc());
       dnnl::reorder(user_w, s.weights).execute(ctx().strm, const_cast<memory&>(user_w), s.weights);
       if (st.bias) s.bias = wrap(*st.bias);
-      s.act = own(pd.dst_desc());
+      if (at_pool[i]) {
+        s.act = memory(pd.dst_desc(), ctx().eng, DNNL_MEMORY_NONE);
+        pool_feed = std::max(pool_feed, pd.dst_desc().get_size());
+      } else {
+        s.act = own(pd.dst_desc());
+      }
       if (st.relu && !fused)
         s.relu = dnnl::eltwise_forward(dnnl::eltwise_forward::primitive_desc(
             dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::eltwise_relu, pd.dst_desc(), 0.f, 0.f),
             ctx().eng));
-      if (st.relu) {
+      if (st.relu && !at_pool[i]) {
         const auto rpd = relu_backward_from_output(pd.dst_desc());
         log("grad_relu_bwd", s.out, rpd.impl_info_str());
         s.relu_bwd = dnnl::eltwise_backward(rpd);
@@ -121,6 +141,11 @@ GradPlan::GradPlan(const std::vector<ops::ChainStage>& stages, const Shape& in, 
   for (memory& g : p.grads) g = own(flat(grad_bytes));
   if (conform_dy > 0) p.conform_dy = own(flat(conform_dy));
   if (conform_dx > 0) p.conform_dx = own(flat(conform_dx));
+  if (pool_feed > 0) {
+    p.pool_feed = own(flat(pool_feed));
+    for (std::size_t i = 0; i < stages.size(); ++i)
+      if (at_pool[i]) p.stages[i].act.set_data_handle(p.pool_feed.get_data_handle());
+  }
   ctx().strm.wait();
 }
 
@@ -184,6 +209,7 @@ void GradPlan::backward(std::span<const std::size_t> taps, std::span<const Tenso
     }
     const memory into = i > 0 ? grad(1 - cur, s.below) : p.dx_user;
     if (!s.conv) {
+      if (s.relu_bwd) s.relu_bwd.execute(strm, {{DNNL_ARG_DST, s.act}, {DNNL_ARG_DIFF_DST, g}, {DNNL_ARG_DIFF_SRC, g}});
       max_pool_backward(s.pool, g, s.ws, into);
     } else {
       if (s.relu_bwd) s.relu_bwd.execute(strm, {{DNNL_ARG_DST, s.act}, {DNNL_ARG_DIFF_DST, g}, {DNNL_ARG_DIFF_SRC, g}});

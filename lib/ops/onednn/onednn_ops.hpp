@@ -52,7 +52,9 @@ class ChainPlan {
 // ops::GradientChain on oneDNN in blocked layouts, for one input shape (onednn_gradient_chain.cpp).
 class GradPlan {
  public:
-  GradPlan(const std::vector<ops::ChainStage>& stages, const Shape& in, ops::ConvAlgorithm alg);
+  // `taps`: the outputs forward will give (a tapped output is kept).
+  GradPlan(const std::vector<ops::ChainStage>& stages, const Shape& in, std::span<const std::size_t> taps,
+           ops::ConvAlgorithm alg);
   ~GradPlan();
   void forward(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out);
   // dx: the input's shape.
