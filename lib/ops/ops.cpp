@@ -196,7 +196,11 @@ void batchnorm_backward_eval(const Tensor& x, const Tensor& dy, const Tensor& ga
   check_shape(dy, x.shape(), "batchnorm_backward_eval output gradient");
   check_shape(dx, x.shape(), "batchnorm_backward_eval input gradient");
   need_contiguous({&x, &dy, &gamma, &mean, &var, &dx, dgamma, dbeta}, "batchnorm_backward_eval");
-  MORPHOKD_ON_ONEDNN_UNLESS_DETERMINISTIC(onednn::batchnorm_backward(x, dy, gamma, mean, var, eps, true, dx, dgamma, dbeta));
+  // The input gradient alone (FGSM, localization) is one product per value, sums nothing:
+  // the loop below in every mode, as fast as oneDNN's, which would also sum dgamma and dbeta.
+  if (dgamma || dbeta) {
+    MORPHOKD_ON_ONEDNN_UNLESS_DETERMINISTIC(onednn::batchnorm_backward(x, dy, gamma, mean, var, eps, true, dx, dgamma, dbeta));
+  }
   ref::batchnorm_backward(d, x.data(), dy.data(), gamma.data(), mean.data(), var.data(), eps, false, dx.data(),
                           ptr(dgamma), ptr(dbeta));
 }

@@ -39,7 +39,7 @@ check "run.json records deterministic mode" grep -q '"deterministic": true' "$WO
 check "run.json records strict fpmath" grep -Eq '"onednn_fpmath": "(strict|none)"' "$WORK/t1/run.json"
 
 # The Winograd (AVX-512) and bf16 (AVX512-BF16, AMX) teachers where the CPU has their
-# instructions: training and eval's scores too.
+# instructions: training, eval's scores and the attack's clean and attacked scores too.
 ISA=$(sed -n 's/.*"isa": "\([a-z0-9_]*\)".*/\1/p' "$WORK/t1/run.json")
 case $ISA in avx512_core_bf16 | avx512_core_amx) PRECISIONS="fp32-winograd bf16" ;; avx512_core*) PRECISIONS=fp32-winograd ;; *) PRECISIONS= ;; esac
 for p in $PRECISIONS; do
@@ -50,6 +50,10 @@ for p in $PRECISIONS; do
   done
   same "$p student equal at 1, 2, 4 threads" "$WORK/${p}"_t{1,2,4}/student.safetensors
   same "$p test scores CSV equal at 1, 2, 4 threads" "$WORK/${p}"_t{1,2,4}/scores_test.csv
+  # An attack of size 0 leaves the cells as they were: their scores before and after agree.
+  check "attack $p, eps 0" sh -c "\"\$0\" attack --run \"\$1\" --input \"\$2\" --eps 0 --out \"\$3\" >\"\$4\"" \
+    "$MORPHOKD" "$WORK/${p}_t1" "$TEST" "$WORK/${p}_adv0.npy" "$WORK/${p}_adv0.log"
+  check "attack $p, eps 0: clean cells scored as the attacked ones" grep -Eq 'mean score ([0-9.]+) -> \1$' "$WORK/${p}_adv0.log"
 done
 
 # An environment asking oneDNN for bf16 math changes nothing.

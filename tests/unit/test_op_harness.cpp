@@ -13,6 +13,7 @@
 #include "morphokd/random.hpp"
 #include "morphokd/runtime.hpp"
 #include "op_cases.hpp"
+#include "support.hpp"
 #include "ops/reference/kernels.hpp"
 
 using namespace morphokd;
@@ -217,6 +218,39 @@ BOOST_AUTO_TEST_CASE(deterministic_weight_gradient_at_training_shapes) {
         BOOST_TEST(rel_diff(grads[k], grads[k + 2]) <= 1e-5, (k == 0 ? "dw" : "db") << " rel diff " << rel_diff(grads[k], grads[k + 2]));
     }
   }
+}
+
+// Eval-mode batch norm's input gradient without parameter gradients (FGSM, localization) sums
+// nothing: in every mode and backend the bits of the deterministic reference call that also
+// sums dgamma and dbeta, which is gamma / sqrt(var + eps) dy to float rounding.
+BOOST_AUTO_TEST_CASE(batchnorm_eval_input_gradient_alone) {
+  const Shape xs{3, 5, 4, 6}, cs{5};
+  const Tensor x = to_tensor(xs, make_input(xs, InputKind::uniform, 1, false));
+  const Tensor dy = to_tensor(xs, make_input(xs, InputKind::uniform, 2, false));
+  const Tensor gamma = to_tensor(cs, make_input(cs, InputKind::uniform, 3, false));
+  const Tensor mean = to_tensor(cs, make_input(cs, InputKind::uniform, 4, false));
+  const Tensor var = to_tensor(cs, make_input(cs, InputKind::positive, 5, false));
+  const float eps = 1e-5f;
+  Tensor want = Tensor::full(xs, NAN), dg = Tensor::empty(cs), db = Tensor::empty(cs);
+  {
+    BackendScope scope(Backend::reference);
+    DeterministicScope mode(true);
+    ops::batchnorm_backward_eval(x, dy, gamma, mean, var, eps, want, &dg, &db);
+  }
+  for (Index i = 0; i < x.numel(); ++i) {
+    const Index c = (i / 24) % 5;
+    const double exact = gamma.data()[c] / std::sqrt(static_cast<double>(var.data()[c]) + eps) * dy.data()[i];
+    BOOST_TEST(std::fabs(want.data()[i] - exact) <= 1e-6 * (1 + std::fabs(exact)));
+  }
+  for (Backend b : test::available_backends())
+    for (bool det : {true, false}) {
+      BackendScope scope(b);
+      DeterministicScope mode(det);
+      Tensor dx = Tensor::full(xs, NAN);
+      ops::batchnorm_backward_eval(x, dy, gamma, mean, var, eps, dx, nullptr, nullptr);
+      BOOST_TEST(std::memcmp(dx.data(), want.data(), sizeof(float) * static_cast<std::size_t>(dx.numel())) == 0,
+                 backend_name(b) << (det ? " deterministic" : " fast"));
+    }
 }
 
 // The distance op sums eight rows at once with AVX-512 where the CPU has it: each row's sums

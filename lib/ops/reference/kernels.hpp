@@ -268,21 +268,24 @@ void batchnorm_apply(const BnDims& d, const T* x, const T* gamma, const T* beta,
 
 // Training-mode backward: with xhat = (x - mean) inv and M = N*HW,
 // dx = gamma inv (dy - mean(dy) - xhat mean(dy xhat)), dgamma = sum(dy xhat), dbeta = sum(dy).
-// `batch_stats` false gives the eval-mode backward (statistics are constants): dx = gamma inv dy.
+// `batch_stats` false gives the eval-mode backward (statistics are constants): dx = gamma inv dy,
+// each its own product; without dgamma and dbeta nothing is summed.
 template <class T>
 void batchnorm_backward(const BnDims& d, const T* x, const T* dy, const T* gamma, const T* mean, const T* var,
                         T eps, bool batch_stats, T* dx, T* dgamma, T* dbeta) {
   std::vector<double> sums;  // [sum dy per channel, sum dy xhat per channel, images]
-  batchnorm_group_sums<T>(d, 2, sums, [&](Index c, Index at, double* s) {
-    const T inv = T(1) / std::sqrt(var[c] + eps);
-    s[0] += dy[at];
-    s[1] += dy[at] * (x[at] - mean[c]) * inv;
-  });
-  const double m = sums.back() * static_cast<double>(d.hw);
+  const bool summed = batch_stats || dgamma || dbeta;
+  if (summed)
+    batchnorm_group_sums<T>(d, 2, sums, [&](Index c, Index at, double* s) {
+      const T inv = T(1) / std::sqrt(var[c] + eps);
+      s[0] += dy[at];
+      s[1] += dy[at] * (x[at] - mean[c]) * inv;
+    });
+  const double m = summed ? sums.back() * static_cast<double>(d.hw) : 1;
 #pragma omp parallel for schedule(static)
   for (Index c = 0; c < d.c; ++c) {
     const T inv = T(1) / std::sqrt(var[c] + eps);
-    const double sdy = sums[static_cast<std::size_t>(c)], sdyx = sums[static_cast<std::size_t>(d.c + c)];
+    const double sdy = summed ? sums[static_cast<std::size_t>(c)] : 0, sdyx = summed ? sums[static_cast<std::size_t>(d.c + c)] : 0;
     if (dgamma) dgamma[c] = static_cast<T>(sdyx);
     if (dbeta) dbeta[c] = static_cast<T>(sdy);
     const T mdy = batch_stats ? static_cast<T>(sdy / m) : T(0);
@@ -290,6 +293,10 @@ void batchnorm_backward(const BnDims& d, const T* x, const T* dy, const T* gamma
     for (Index n = 0; n < d.n; ++n)
       for (Index i = 0; i < d.hw; ++i) {
         const Index at = (n * d.c + c) * d.hw + i;
+        if (!batch_stats) {
+          dx[at] = gamma[c] * inv * dy[at];
+          continue;
+        }
         const T xhat = (x[at] - mean[c]) * inv;
         dx[at] = gamma[c] * inv * (dy[at] - mdy - xhat * mdyx);
       }
