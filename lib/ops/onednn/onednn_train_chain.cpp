@@ -93,7 +93,7 @@ struct TrainPlan::Impl {
     struct Parts {
       memory::dim images = 0;
       dnnl::convolution_forward conv;
-      MaxPoolSteps pool;  // the batch's, its forward on a part's shape
+      MaxPoolSteps pool;  // on a part's shape, forward only (empty: ours)
       memory src, scratch, dst, ws;  // views: into the batch's, moved part by part; scratch into part_scratch
     } parts;
     dnnl::convolution_forward::primitive_desc conv_pd;  // conv's, which the parts must match
