@@ -109,9 +109,6 @@ AttackResult attack_cells(const AttackOptions& o) {
   Tensor grad;
   AttackResult r;
   const Tensor x_adv = fgsm_cells(*det, cells, static_cast<float>(o.eps), {direction}, &grad, &r.before);
-  // A bf16 teacher's gradients run in fp32 (Detector::set_teacher_precision): its clean cells'
-  // scores come from the bf16 pass, as the attacked cells' do.
-  if (det->teacher_precision() == precision_name(Precision::bf16)) r.before = det->score(cells);
   r.after = det->score(x_adv);
   if (!o.figure.empty()) {
     const Index i = o.figure_index, hw = cells.dim(2) * cells.dim(3);

@@ -310,7 +310,7 @@ std::vector<double> Detector::input_gradient(const Tensor& raw_cells, const std:
       buf.t_grads.clear();
       for (std::size_t l = 0; l < nl; ++l) {
         buf.s_grads[student_pool_index(layers[l])] = buf.maps.ds[l];
-        buf.t_grads[models::pool_index(models::vgg16_spec(), layers[l])] = buf.maps.dt[l];
+        if (!teacher_chain) buf.t_grads[buf.t_taps[l]] = buf.maps.dt[l];
       }
       fit_shape(buf.d_student, rgb_.shape());
       fit_shape(buf.d_teacher, teacher_.channels == 3 ? teacher_rgb_.shape() : buf.gray.shape());
@@ -343,7 +343,11 @@ std::vector<double> Detector::input_gradient(const Tensor& raw_cells, const std:
 std::vector<double> Detector::score_gradient(const Tensor& raw_cells, Tensor& grad, bool per_channel) {
   const std::size_t nl = distill_.score_layers.size();
   const std::vector<double> weights = rule_.layer_weights(nl);
-  return rule_.combine_terms(input_gradient(raw_cells, distill_.score_layers, weights, rule_.tta_flip, grad, per_channel), nl);
+  const std::vector<double> terms = input_gradient(raw_cells, distill_.score_layers, weights, rule_.tta_flip, grad, per_channel);
+  // A bf16 teacher's gradients run in fp32 (set_teacher_precision): its scores are its bf16
+  // forward's, score()'s.
+  if (teacher_fwd_ && teacher_fwd_->precision() == Precision::bf16) return score(raw_cells);
+  return rule_.combine_terms(terms, nl);
 }
 
 void Detector::set_guided(bool on) {

@@ -56,7 +56,8 @@ class Detector {
   std::vector<double> input_gradient(const Tensor& raw_cells, const std::vector<int>& layers,
                                      std::span<const double> layer_weights, bool tta, Tensor& grad,
                                      bool per_channel = false);
-  // The gradient of score(): the score layers, the rule's weights and flips. Returns the scores.
+  // The gradient of score(): the score layers, the rule's weights and flips. Returns the scores,
+  // score()'s (under a bf16 teacher from its bf16 forward, not the fp32 gradient pass).
   std::vector<double> score_gradient(const Tensor& raw_cells, Tensor& grad, bool per_channel = false);
   // Guided backpropagation in both networks (nn::Module::set_guided).
   void set_guided(bool on);

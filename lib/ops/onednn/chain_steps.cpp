@@ -26,6 +26,29 @@ MaxPoolSteps plan_max_pool(const memory::desc& src) {
   return s;
 }
 
+void TapSteps::output(const memory& act, const memory::dims& dims, Tensor& out) {
+  fit_shape(out, Shape(std::vector<Index>(dims.begin(), dims.end())));
+  if (!user) user = memory(plain(dims), ctx().eng, DNNL_MEMORY_NONE);
+  user.set_data_handle(out.data());
+  if (!to_plain) to_plain = dnnl::reorder(act, user);
+  to_plain.execute(ctx().strm, const_cast<memory&>(act), user);
+}
+
+void TapSteps::gradient(const Tensor& grad, const memory& into, bool first) {
+  user.set_data_handle(const_cast<float*>(grad.data()));
+  dnnl::reorder& step = first ? grad_in : grad_add;
+  if (!step) {
+    dnnl::primitive_attr attr;
+    if (!first) {
+      dnnl::post_ops po;
+      po.append_sum(1.f);
+      attr.set_post_ops(po);
+    }
+    step = dnnl::reorder(dnnl::reorder::primitive_desc(user, into, attr));
+  }
+  step.execute(ctx().strm, user, const_cast<memory&>(into));
+}
+
 dnnl::eltwise_backward::primitive_desc relu_backward_from_output(const memory::desc& d) {
   const auto alg = algorithm::eltwise_relu_use_dst_for_bwd;
   return {dnnl::eltwise_backward::desc(alg, d, d, 0.f, 0.f), ctx().eng,

@@ -38,6 +38,16 @@ inline void max_pool_backward(const MaxPoolSteps& pool, const memory& dy, const 
     maxpool16_backward(dy, ws, dx);
 }
 
+// A tapped output's trips to and from the caller's NCHW tensors, each reorder made on first use.
+struct TapSteps {
+  memory user;  // the caller's tensor, rebound at each trip
+  dnnl::reorder to_plain, grad_in, grad_add;
+  // out (reshaped to `dims`) = act.
+  void output(const memory& act, const memory::dims& dims, Tensor& out);
+  // into = grad where it is the first gradient to enter, else into += grad.
+  void gradient(const Tensor& grad, const memory& into, bool first);
+};
+
 // The ReLU's gradient from its output (positive exactly where its input was); runs in place.
 dnnl::eltwise_backward::primitive_desc relu_backward_from_output(const memory::desc& d);
 

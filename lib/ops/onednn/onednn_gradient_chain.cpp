@@ -37,9 +37,7 @@ struct GradPlan::Impl {
     // pool
     MaxPoolSteps pool;
     memory ws;
-    // tapped: its output to NCHW, and its gradient in
-    memory tap_user;
-    dnnl::reorder to_plain, grad_in, grad_add;
+    TapSteps tap;  // where tapped
   };
   std::vector<Stage> stages;
   memory input, dx_user;
@@ -170,11 +168,7 @@ void GradPlan::forward(const Tensor& x, std::span<const std::size_t> taps, std::
       max_pool_forward(s.pool, below, s.act, s.ws);
     }
     if (next == taps.size() || taps[next] != i) continue;
-    fit_shape(out[next], Shape(std::vector<Index>(s.out.begin(), s.out.end())));
-    if (!s.tap_user) s.tap_user = memory(plain(s.out), ctx().eng, DNNL_MEMORY_NONE);
-    s.tap_user.set_data_handle(out[next].data());
-    if (!s.to_plain) s.to_plain = dnnl::reorder(s.act, s.tap_user);
-    s.to_plain.execute(strm, s.act, s.tap_user);
+    s.tap.output(s.act, s.out, out[next]);
     ++next;
   }
   strm.wait();
@@ -192,20 +186,7 @@ void GradPlan::backward(std::span<const std::size_t> taps, std::span<const Tenso
     memory g = grad(cur, s.act.get_desc());
     if (next > 0 && taps[next - 1] == i) {  // a gradient enters here: the first, or added
       --next;
-      s.tap_user.set_data_handle(const_cast<float*>(grads[next].data()));
-      if (next + 1 == taps.size()) {
-        if (!s.grad_in) s.grad_in = dnnl::reorder(s.tap_user, g);
-        s.grad_in.execute(strm, s.tap_user, g);
-      } else {
-        if (!s.grad_add) {
-          dnnl::post_ops po;
-          po.append_sum(1.f);
-          dnnl::primitive_attr attr;
-          attr.set_post_ops(po);
-          s.grad_add = dnnl::reorder(dnnl::reorder::primitive_desc(s.tap_user, g, attr));
-        }
-        s.grad_add.execute(strm, s.tap_user, g);
-      }
+      s.tap.gradient(grads[next], g, next + 1 == taps.size());
     }
     const memory into = i > 0 ? grad(1 - cur, s.below) : p.dx_user;
     if (!s.conv) {

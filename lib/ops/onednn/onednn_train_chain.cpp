@@ -124,9 +124,7 @@ struct TrainPlan::Impl {
     MaxPoolSteps pool;
     memory pool_ws;
     memory pool_src;
-    // tapped: its output to NCHW, and its gradient in
-    memory tap_user;
-    dnnl::reorder to_plain, grad_in, grad_add;
+    TapSteps tap;  // where tapped
   };
   std::vector<Block> blocks;
   memory input;
@@ -374,11 +372,7 @@ void TrainPlan::forward(const Tensor& x, std::span<const std::size_t> taps, std:
       }
     }
     if (next == taps.size() || taps[next] != i) continue;
-    fit_shape(out[next], Shape(std::vector<Index>(b.out.begin(), b.out.end())));
-    if (!b.tap_user) b.tap_user = user(b.out);
-    b.tap_user.set_data_handle(out[next].data());
-    if (!b.to_plain) b.to_plain = dnnl::reorder(b.act, b.tap_user);
-    b.to_plain.execute(s, b.act, b.tap_user);
+    b.tap.output(b.act, b.out, out[next]);
     ++next;
   }
   s.wait();
@@ -400,21 +394,7 @@ void TrainPlan::backward(std::span<const std::size_t> taps, std::span<const Tens
     Impl::Block& b = p.blocks[i];
     if (next > 0 && taps[next - 1] == i) {  // the loss's gradient enters here
       --next;
-      memory g = grad(b.dout, b.act.get_desc());
-      b.tap_user.set_data_handle(const_cast<float*>(grads[next].data()));
-      if (next + 1 == taps.size()) {
-        if (!b.grad_in) b.grad_in = dnnl::reorder(b.tap_user, g);
-        b.grad_in.execute(s, b.tap_user, g);
-      } else {
-        if (!b.grad_add) {
-          dnnl::post_ops po;
-          po.append_sum(1.f);
-          dnnl::primitive_attr attr;
-          attr.set_post_ops(po);
-          b.grad_add = dnnl::reorder(dnnl::reorder::primitive_desc(b.tap_user, g, attr));
-        }
-        b.grad_add.execute(s, b.tap_user, g);
-      }
+      b.tap.gradient(grads[next], grad(b.dout, b.act.get_desc()), next + 1 == taps.size());
     }
     const bool below = i > 0;  // a gradient to pass down (never the input's)
     if (b.spec->is_pool()) {
