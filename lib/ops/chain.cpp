@@ -231,13 +231,13 @@ void GradientChain::forward(const Tensor& x, std::span<const std::size_t> taps, 
 #if MORPHOKD_HAS_ONEDNN
   if (plan_->onednn) {
     if (x.shape() == in) {
-      plan_->onednn->forward(x, taps, out);
+      plan_->onednn->forward(x, out);
       return;
     }
     fit_shape(plan_->input, in);
     plan_->input.fill(0.0f);
     std::copy_n(x.data(), x.numel(), plan_->input.data());
-    plan_->onednn->forward(plan_->input, taps, plan_->chunk_out);
+    plan_->onednn->forward(plan_->input, plan_->chunk_out);
     out.resize(taps.size());
     for (std::size_t i = 0; i < taps.size(); ++i) {
       fit_shape(out[i], plan_->chunk_out[i].shape().with_batch(x.dim(0)));
@@ -272,7 +272,7 @@ void GradientChain::backward(std::span<const Tensor> grads, Tensor& dx) {
 #if MORPHOKD_HAS_ONEDNN
   if (plan_->onednn) {
     if (n == plan_->in[0]) {
-      plan_->onednn->backward(plan_->taps, grads, dx);
+      plan_->onednn->backward(grads, dx);
       return;
     }
     plan_->chunk_grads.resize(grads.size());
@@ -283,7 +283,7 @@ void GradientChain::backward(std::span<const Tensor> grads, Tensor& dx) {
       std::copy_n(grads[i].data(), grads[i].numel(), g.data());
     }
     fit_shape(plan_->dx, plan_->in);
-    plan_->onednn->backward(plan_->taps, plan_->chunk_grads, plan_->dx);
+    plan_->onednn->backward(plan_->chunk_grads, plan_->dx);
     std::copy_n(plan_->dx.data(), dx.numel(), dx.data());
     return;
   }

@@ -40,6 +40,7 @@ struct GradPlan::Impl {
     TapSteps tap;  // where tapped
   };
   std::vector<Stage> stages;
+  std::vector<std::size_t> taps;  // planned for
   memory input, dx_user;
   std::vector<Tensor> storage;  // every buffer below, on planned cache lines
   memory grads[2];              // flat, viewed in each gradient's layout
@@ -51,6 +52,7 @@ GradPlan::GradPlan(const std::vector<ops::ChainStage>& stages, const Shape& in, 
                    ops::ConvAlgorithm alg)
     : impl_(std::make_unique<Impl>()) {
   Impl& p = *impl_;
+  p.taps.assign(taps.begin(), taps.end());
   auto own = [&](const memory::desc& d) {
     p.storage.emplace_back();
     fit_capacity(p.storage.back(), floats_for(d.get_size()));
@@ -149,8 +151,9 @@ GradPlan::GradPlan(const std::vector<ops::ChainStage>& stages, const Shape& in, 
 
 GradPlan::~GradPlan() = default;
 
-void GradPlan::forward(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out) {
+void GradPlan::forward(const Tensor& x, std::vector<Tensor>& out) {
   Impl& p = *impl_;
+  const std::vector<std::size_t>& taps = p.taps;
   dnnl::stream& strm = ctx().strm;
   p.input.set_data_handle(const_cast<float*>(x.data()));
   out.resize(taps.size());
@@ -174,8 +177,9 @@ void GradPlan::forward(const Tensor& x, std::span<const std::size_t> taps, std::
   strm.wait();
 }
 
-void GradPlan::backward(std::span<const std::size_t> taps, std::span<const Tensor> grads, Tensor& dx) {
+void GradPlan::backward(std::span<const Tensor> grads, Tensor& dx) {
   Impl& p = *impl_;
+  const std::vector<std::size_t>& taps = p.taps;
   dnnl::stream& strm = ctx().strm;
   auto grad = [&](int k, const memory::desc& d) { return memory(d, ctx().eng, p.grads[k].get_data_handle()); };
   p.dx_user.set_data_handle(dx.data());
@@ -189,11 +193,10 @@ void GradPlan::backward(std::span<const std::size_t> taps, std::span<const Tenso
       s.tap.gradient(grads[next], g, next + 1 == taps.size());
     }
     const memory into = i > 0 ? grad(1 - cur, s.below) : p.dx_user;
+    if (s.relu_bwd) s.relu_bwd.execute(strm, {{DNNL_ARG_DST, s.act}, {DNNL_ARG_DIFF_DST, g}, {DNNL_ARG_DIFF_SRC, g}});
     if (!s.conv) {
-      if (s.relu_bwd) s.relu_bwd.execute(strm, {{DNNL_ARG_DST, s.act}, {DNNL_ARG_DIFF_DST, g}, {DNNL_ARG_DIFF_SRC, g}});
       max_pool_backward(s.pool, g, s.ws, into);
     } else {
-      if (s.relu_bwd) s.relu_bwd.execute(strm, {{DNNL_ARG_DST, s.act}, {DNNL_ARG_DIFF_DST, g}, {DNNL_ARG_DIFF_SRC, g}});
       memory dy = g, dsrc = into;
       if (s.dy_change) {
         dy = memory(s.dy_d, ctx().eng, p.conform_dy.get_data_handle());

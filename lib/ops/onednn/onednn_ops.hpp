@@ -52,13 +52,14 @@ class ChainPlan {
 // ops::GradientChain on oneDNN in blocked layouts, for one input shape (onednn_gradient_chain.cpp).
 class GradPlan {
  public:
-  // `taps`: the outputs forward will give (a tapped output is kept).
+  // `taps`: the outputs forward gives, in order (a tapped output is kept; the others may not be).
   GradPlan(const std::vector<ops::ChainStage>& stages, const Shape& in, std::span<const std::size_t> taps,
            ops::ConvAlgorithm alg);
   ~GradPlan();
-  void forward(const Tensor& x, std::span<const std::size_t> taps, std::vector<Tensor>& out);
-  // dx: the input's shape.
-  void backward(std::span<const std::size_t> taps, std::span<const Tensor> grads, Tensor& dx);
+  // out: one map per tap.
+  void forward(const Tensor& x, std::vector<Tensor>& out);
+  // grads: one per tap; dx: the input's shape.
+  void backward(std::span<const Tensor> grads, Tensor& dx);
 
  private:
   struct Impl;
